@@ -1,0 +1,481 @@
+"""simreg's data: stores, users, registrations with their encrypted identity data, the audit log."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from registrations.crypto import (
+    EncryptedCharField,
+    EncryptedDateField,
+    EncryptedEmailField,
+    EncryptedTextField,
+    blind_index,
+)
+
+# No 0/O, 1/I/L: a reference is read out over the counter.
+REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+REFERENCE_LENGTH = 10
+
+
+def new_reference() -> str:
+    """Ten random symbols (~49 bits), printed as XXXXX-XXXXX: short to read, unguessable."""
+    body = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+    return f"{body[:5]}-{body[5:]}"
+
+
+class Store(models.Model):
+    code = models.CharField(_("code"), max_length=16, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    name_zh = models.CharField(_("name in Chinese"), max_length=200, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class User(AbstractUser):
+    """A member of staff. Roles are groups (registrations.roles); stores scope what they see."""
+
+    stores = models.ManyToManyField(
+        Store, blank=True, related_name="staff", verbose_name=_("works at")
+    )
+    supervised_stores = models.ManyToManyField(
+        Store, blank=True, related_name="supervisors", verbose_name=_("supervises")
+    )
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+
+class DocumentType(models.TextChoices):
+    HKID = "hkid", _("Hong Kong Identity Card")
+    PASSPORT = "passport", _("Passport")
+    MACAO_ID = "macao_id", _("Macao Resident Identity Card")
+    EXIT_ENTRY_PERMIT = "exit_entry_permit", _("Exit-entry Permit for Travelling to HK and Macao")
+    BUSINESS_REGISTRATION = "business_registration", _("Business Registration Certificate")
+
+
+class Person(models.Model):
+    """Identity data of a customer, a confirming adult or a company's responsible person.
+
+    Every identifying value is encrypted; `document_index` is the blind index that exact-match
+    look-ups and the per-person limit use.
+    """
+
+    class Kind(models.TextChoices):
+        INDIVIDUAL = "individual", _("Individual")
+        COMPANY = "company", _("Company")
+
+    kind = models.CharField(_("customer type"), max_length=16, choices=Kind.choices)
+    document_type = models.CharField(_("document type"), max_length=32, choices=DocumentType)
+    document_number = EncryptedCharField(_("document number"), max_length=40, blank=True)
+    document_index = models.CharField(max_length=16, blank=True, db_index=True, editable=False)
+    name_en = EncryptedCharField(_("name in English"), max_length=200, blank=True)
+    name_zh = EncryptedCharField(_("name in Chinese"), max_length=100, blank=True)
+    date_of_birth = EncryptedDateField(_("date of birth"), null=True, blank=True)
+    nationality = models.CharField(_("nationality"), max_length=2, blank=True)
+    address = EncryptedTextField(_("address"), blank=True)
+    contact_number = EncryptedCharField(_("contact number"), max_length=40, blank=True)
+    email = EncryptedEmailField(_("e-mail"), blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("person")
+        verbose_name_plural = _("people")
+
+    def __str__(self) -> str:
+        return f"Person #{self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The index always follows the number, whoever sets it.
+        self.document_index = (
+            blind_index(self.document_type, self.document_number) if self.document_number else ""
+        )
+        super().save(*args, **kwargs)
+
+
+class ReasonCode(models.TextChoices):
+    DOCUMENT_UNREADABLE = "document_unreadable", _("Document unreadable")
+    DOCUMENT_MISMATCH = "document_mismatch", _("Document does not match the person")
+    DOCUMENT_EXPIRED = "document_expired", _("Document expired")
+    MINOR_WITHOUT_ADULT = "minor_without_adult", _("Under age without confirming adult")
+    OVER_LIMIT = "over_limit", _("Over the per-person limit")
+    MATERIALS_INCOMPLETE = "materials_incomplete", _("Materials incomplete")
+    SUSPECTED_FRAUD = "suspected_fraud", _("Suspected fraud")
+    DUPLICATE = "duplicate", _("Duplicate registration")
+    OTHER = "other", _("Other")
+
+
+class Registration(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PENDING = "pending", _("Pending review")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        RETURNED = "returned", _("Returned for correction")
+        TERMINATED = "terminated", _("Terminated")
+
+    class SimKind(models.TextChoices):
+        PHYSICAL = "physical", _("Physical SIM")
+        ESIM = "esim", _("eSIM")
+
+    class Plan(models.TextChoices):
+        PREPAID = "prepaid", _("Prepaid")
+        SERVICE_PLAN = "service_plan", _("Service plan")
+
+    class Channel(models.TextChoices):
+        COUNTER = "counter", _("In-store counter")
+        ONLINE = "online", _("Online pre-registration completed in store")
+
+    # A SIM (and its number) is held by a registration in these states.
+    ACTIVE_STATUSES = (Status.PENDING, Status.RETURNED, Status.APPROVED)
+    DECIDED_STATUSES = (Status.APPROVED, Status.REJECTED, Status.RETURNED)
+
+    reference = models.CharField(
+        _("reference"), max_length=16, unique=True, default=new_reference, editable=False
+    )
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="registrations")
+    created_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="registrations_created"
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status, default=Status.DRAFT, db_index=True
+    )
+    step = models.PositiveSmallIntegerField(_("furthest step saved"), default=1)
+
+    customer = models.OneToOneField(
+        Person, on_delete=models.PROTECT, null=True, blank=True, related_name="registration"
+    )
+    # The confirming adult for a customer under the policy's age, or a company's responsible person.
+    representative = models.OneToOneField(
+        Person, on_delete=models.PROTECT, null=True, blank=True, related_name="represented"
+    )
+    original_sighted = models.BooleanField(_("original document sighted"), default=False)
+
+    sim_kind = models.CharField(_("SIM type"), max_length=16, choices=SimKind, blank=True)
+    iccid = models.CharField(_("ICCID"), max_length=20, blank=True)
+    eid = models.CharField(_("EID"), max_length=32, blank=True)
+    msisdn = models.CharField(_("mobile number"), max_length=20, blank=True, db_index=True)
+    plan = models.CharField(_("plan"), max_length=16, choices=Plan, blank=True)
+
+    channel = models.CharField(
+        _("channel"), max_length=16, choices=Channel, default=Channel.COUNTER
+    )
+    online_reference = models.CharField(
+        _("online pre-registration reference"), max_length=40, blank=True
+    )
+    declaration_accepted = models.BooleanField(_("customer declaration accepted"), default=False)
+
+    submitted_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    reviewer = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    reason_code = models.CharField(_("reason"), max_length=32, choices=ReasonCode, blank=True)
+    comment = EncryptedTextField(_("comment"), blank=True)
+    terminated_at = models.DateTimeField(_("terminated"), null=True, blank=True)
+    purged_at = models.DateTimeField(_("identity data purged"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("registration")
+        verbose_name_plural = _("registrations")
+        permissions = [
+            ("record_registration", "Can record registrations at the counter"),
+            ("review_registration", "Can review and decide registrations"),
+            ("reveal_identity", "Can reveal identity data and view document copies"),
+        ]
+        indexes = [
+            models.Index(fields=["store", "status", "submitted_at"], name="reg_queue_idx"),
+            models.Index(fields=["created_by", "status"], name="reg_creator_idx"),
+            models.Index(fields=["status", "terminated_at"], name="reg_retention_idx"),
+            models.Index(fields=["iccid"], name="reg_iccid_idx"),
+            models.Index(fields=["eid"], name="reg_eid_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "draft",
+                        "pending",
+                        "approved",
+                        "rejected",
+                        "returned",
+                        "terminated",
+                    ]
+                ),
+                name="reg_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft")
+                | Q(submitted_at__isnull=False, submitted_by__isnull=False),
+                name="reg_submitted_has_time_and_person",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["approved", "rejected", "returned", "terminated"])
+                | Q(decided_at__isnull=False, reviewer__isnull=False),
+                name="reg_decided_has_reviewer",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["rejected", "returned"]) | ~Q(reason_code=""),
+                name="reg_refusal_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="terminated") | Q(terminated_at__isnull=False),
+                name="reg_terminated_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft")
+                | Q(sim_kind="physical", eid="") & ~Q(iccid="")
+                | Q(sim_kind="esim", iccid="") & ~Q(eid=""),
+                name="reg_sim_matches_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["iccid"],
+                condition=Q(status__in=["pending", "returned", "approved"]) & ~Q(iccid=""),
+                name="reg_iccid_unique_active",
+            ),
+            models.UniqueConstraint(
+                fields=["eid"],
+                condition=Q(status__in=["pending", "returned", "approved"]) & ~Q(eid=""),
+                name="reg_eid_unique_active",
+            ),
+            models.UniqueConstraint(
+                fields=["msisdn"],
+                condition=Q(status__in=["pending", "returned", "approved"]) & ~Q(msisdn=""),
+                name="reg_msisdn_unique_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def get_absolute_url(self) -> str:
+        return reverse("registration-detail", kwargs={"reference": self.reference})
+
+
+class StatusChange(models.Model):
+    """One line of a registration's history: every submit, decision and resubmission."""
+
+    registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="history")
+    from_status = models.CharField(max_length=16, choices=Registration.Status)
+    to_status = models.CharField(max_length=16, choices=Registration.Status)
+    actor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    reason_code = models.CharField(max_length=32, choices=ReasonCode, blank=True)
+    # Free text may name the customer: encrypted like identity data.
+    comment = EncryptedTextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status}"
+
+
+class PendingChange(models.Model):
+    """An update of info or a termination asked for at the counter, applied only on approval."""
+
+    class Kind(models.TextChoices):
+        UPDATE = "update", _("Update of information")
+        TERMINATION = "termination", _("Termination")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending review")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="changes")
+    kind = models.CharField(max_length=16, choices=Kind)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    changed_fields = models.JSONField(default=list, blank=True)
+    new_address = EncryptedTextField(blank=True)
+    new_contact_number = EncryptedCharField(max_length=40, blank=True)
+    new_email = EncryptedEmailField(blank=True)
+    new_document_type = models.CharField(max_length=32, choices=DocumentType, blank=True)
+    new_document_number = EncryptedCharField(max_length=40, blank=True)
+    termination_reason = EncryptedTextField(blank=True)
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason_code = models.CharField(max_length=32, choices=ReasonCode, blank=True)
+    comment = EncryptedTextField(blank=True)
+
+    class Meta:
+        verbose_name = _("pending change")
+        verbose_name_plural = _("pending changes")
+        indexes = [models.Index(fields=["status", "requested_at"], name="change_queue_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registration"],
+                condition=Q(status="pending"),
+                name="change_one_pending_per_registration",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending")
+                | Q(decided_by__isnull=False, decided_at__isnull=False),
+                name="change_decided_has_reviewer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class DocumentCopy(models.Model):
+    """An uploaded copy (photo or scan), stored encrypted under a random name no URL serves."""
+
+    class Kind(models.TextChoices):
+        IDENTITY = "identity", _("Identity document")
+        PROOF_OF_ADDRESS = "proof_of_address", _("Proof of address")
+        REPRESENTATIVE = "representative", _("Confirming adult's or responsible person's document")
+
+    registration = models.ForeignKey(
+        Registration, on_delete=models.CASCADE, related_name="documents"
+    )
+    kind = models.CharField(max_length=32, choices=Kind)
+    stored_name = models.CharField(max_length=64, unique=True, editable=False)
+    content_type = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("document copy")
+        verbose_name_plural = _("document copies")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class KeyCanary(models.Model):
+    """A known value encrypted (and blind-indexed) with the keys in force when it was written.
+
+    Start-up decrypts it: keys that cannot read it cannot read the stored data either.
+    """
+
+    token = models.TextField()
+    index = models.CharField(max_length=16)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Key canary #{self.pk}"
+
+
+class AuditLogIsAppendOnly(Exception):
+    pass
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+
+    def delete(self):
+        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+
+
+class AuditEvent(models.Model):
+    """Who did what to which record, when and from where: never identity values.
+
+    Events are hash-chained: `hash` is SHA-256 over the canonical form of the event, which
+    includes `prev_hash`, so an edited, deleted, inserted or reordered event breaks the chain.
+    """
+
+    class Action(models.TextChoices):
+        LOGIN = "login", _("Signed in")
+        LOGOUT = "logout", _("Signed out")
+        LOGIN_FAILED = "login_failed", _("Failed sign-in")
+        DRAFT_CREATED = "draft_created", _("Draft created")
+        DRAFT_SAVED = "draft_saved", _("Draft saved")
+        DRAFT_DISCARDED = "draft_discarded", _("Draft discarded")
+        DOCUMENT_UPLOADED = "document_uploaded", _("Document copy uploaded")
+        SUBMITTED = "submitted", _("Submitted for review")
+        RESUBMITTED = "resubmitted", _("Corrected and resubmitted")
+        VIEWED = "viewed", _("Record viewed")
+        LISTED = "listed", _("Records listed")
+        SEARCHED = "searched", _("Records searched")
+        RECEIPT_VIEWED = "receipt_viewed", _("Receipt viewed")
+        REVEALED = "revealed", _("Identity field revealed")
+        DOCUMENT_VIEWED = "document_viewed", _("Document copy viewed")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        RETURNED = "returned", _("Returned for correction")
+        CHANGE_REQUESTED = "change_requested", _("Update of information requested")
+        TERMINATION_REQUESTED = "termination_requested", _("Termination requested")
+        CHANGE_APPROVED = "change_approved", _("Change approved")
+        CHANGE_REJECTED = "change_rejected", _("Change rejected")
+        TERMINATED = "terminated", _("Terminated")
+        EXPORTED = "exported", _("Audit log exported")
+        VERIFIED = "verified", _("Audit chain verified")
+        PURGED = "purged", _("Identity data purged")
+        KEYS_ROTATED = "keys_rotated", _("Keys rotated")
+        USER_CHANGED = "user_changed", _("User or store changed")
+
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    at = models.DateTimeField(editable=False)
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=32, choices=Action)
+    registration_reference = models.CharField(max_length=16, blank=True)
+    store_code = models.CharField(max_length=16, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    fields = models.JSONField(default=list, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        permissions = [("browse_audit", "Can browse, export and verify the audit log")]
+        indexes = [
+            models.Index(fields=["at"], name="audit_at_idx"),
+            models.Index(fields=["actor", "at"], name="audit_actor_idx"),
+            models.Index(fields=["action", "at"], name="audit_action_idx"),
+            models.Index(fields=["store_code", "at"], name="audit_store_idx"),
+            models.Index(fields=["registration_reference", "at"], name="audit_record_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")

@@ -1,0 +1,35 @@
+"""Sign-in, sign-out and failed sign-in are audit events.
+
+Django's auth signals are the one place every login path passes through (the login page, the
+admin's), so these receivers hand each to the audit service.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from registrations.audit import Origin, audit_record
+from registrations.models import AuditEvent
+
+
+@receiver(user_logged_in)
+def _logged_in(sender, request, user, **kwargs) -> None:
+    audit_record(actor=user, action=AuditEvent.Action.LOGIN, origin=Origin.of(request))
+
+
+@receiver(user_logged_out)
+def _logged_out(sender, request, user, **kwargs) -> None:
+    if user is not None:
+        audit_record(actor=user, action=AuditEvent.Action.LOGOUT, origin=Origin.of(request))
+
+
+@receiver(user_login_failed)
+def _login_failed(sender, credentials, request=None, **kwargs) -> None:
+    username = str(credentials.get(get_user_model().USERNAME_FIELD, ""))[:150]
+    known = get_user_model().objects.filter(username=username).first()
+    audit_record(
+        actor=known,
+        actor_username=username,
+        action=AuditEvent.Action.LOGIN_FAILED,
+        origin=Origin.of(request),
+    )
