@@ -29,3 +29,6 @@ DATABASES["default"]["ENGINE"] = {
 }[DATABASES["default"]["ENGINE"]]
 if DATABASES["default"]["ENGINE"] == "tests.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+# Static files come from the app folders (no collectstatic in tests).
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,111 @@
+"""Deny by default: every page needs a login and a role; sign-ins are audit events."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from registrations.models import AuditEvent
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = {"login", "healthz", "set_language"}
+
+
+def app_url_names(resolver=None, prefix=""):
+    """Named URL patterns of the app (the Django admin has its own staff-only login)."""
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.app_name == "admin":
+                continue
+            yield from app_url_names(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield entry.name, prefix + str(entry.pattern)
+
+
+def concrete_path(pattern: str) -> str:
+    """Fill converters with harmless values: access is denied before any look-up."""
+    import re
+
+    path = re.sub(r"<int:[^>]+>", "1", pattern)
+    path = re.sub(r"<[^>]+>", "ABCDE-FGHJK", path)
+    return "/" + path.lstrip("^").rstrip("$")
+
+
+def test_every_page_redirects_an_anonymous_visitor_to_the_login(client):
+    checked = 0
+    for name, pattern in app_url_names():
+        if name in PUBLIC:
+            continue
+        response = client.get(concrete_path(pattern))
+        assert response.status_code == 302, name
+        assert response["Location"].startswith("/login/"), name
+        checked += 1
+    assert checked >= 1
+
+
+def test_a_signed_in_user_without_a_role_is_refused_everywhere(client):
+    client.force_login(make_user(None))
+    for name, pattern in app_url_names():
+        if name in PUBLIC or name == "logout":
+            continue
+        response = client.get(concrete_path(pattern))
+        assert response.status_code in {403, 404, 405}, name
+
+
+def test_each_role_sees_its_own_home(client, staff, supervisor, compliance):
+    client.force_login(staff)
+    page = client.get("/").content.decode()
+    assert "Drafts to resume" in page and "submissions wait for review" not in page
+    client.force_login(supervisor)
+    page = client.get("/").content.decode()
+    assert "submissions wait for review" in page and "Drafts to resume" not in page
+    client.force_login(compliance)
+    page = client.get("/").content.decode()
+    assert "events recorded" in page or "event recorded" in page
+    assert "Drafts to resume" not in page
+
+
+def test_a_superuser_without_a_role_gets_the_administration_only(client, store):
+    admin = make_user(None, is_superuser=True, is_staff=True)
+    client.force_login(admin)
+    page = client.get("/").content.decode()
+    assert "Open administration" in page
+    assert "Drafts to resume" not in page and "wait for review" not in page
+
+
+def test_sign_in_sign_out_and_a_failed_sign_in_are_audit_events(client, staff):
+    client.post("/login/", {"username": "counter", "password": "wrong"}, REMOTE_ADDR="10.1.2.3")
+    client.post("/login/", {"username": "counter", "password": "correct horse battery staple"})
+    client.post("/logout/")
+    actions = list(
+        AuditEvent.objects.filter(actor=staff).order_by("seq").values_list("action", "ip")
+    )
+    assert actions[0] == ("login_failed", "10.1.2.3")
+    assert [a for a, _ in actions[1:]] == ["login", "logout"]
+    failed = AuditEvent.objects.get(action="login_failed")
+    assert "wrong" not in repr(failed.details) + failed.reason
+
+
+def test_a_failed_sign_in_with_an_unknown_name_is_recorded_without_an_actor(client, db):
+    client.post("/login/", {"username": "nobody", "password": "x"})
+    event = AuditEvent.objects.get(action="login_failed")
+    assert event.actor is None and event.actor_username == "nobody"
+
+
+def test_healthz_reports_database_and_keys_without_secrets(client, db, settings):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "keys": "ok"}
+    assert settings.BLIND_INDEX_KEY not in response.content.decode()
+
+
+def test_the_login_page_switches_to_traditional_chinese(client, db):
+    response = client.post("/language/", {"language": "zh-hant", "next": "/login/"}, follow=True)
+    assert response.status_code == 200
+    assert '<html lang="zh-hant">' in response.content.decode()
+
+
+def test_pages_for_signed_in_staff_are_never_cached(client, staff):
+    client.force_login(staff)
+    assert "no-store" in client.get("/")["Cache-Control"]
