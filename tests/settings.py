@@ -29,6 +29,9 @@ DATABASES["default"]["ENGINE"] = {
 }[DATABASES["default"]["ENGINE"]]
 if DATABASES["default"]["ENGINE"] == "tests.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+elif os.environ.get("SIMREG_TEST_DB_NAME"):
+    # Lets two checkouts run their suites against one PostgreSQL server at once.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["SIMREG_TEST_DB_NAME"]}
 # Static files come from the app folders (no collectstatic in tests).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
