@@ -45,10 +45,10 @@ test-sqlite: $(VENV)/.installed-test
 
 test-postgres: $(VENV)/.installed-test
 	mkdir -p var
-	DATABASE_URL="$$(bash .ci/postgres.sh)" && export DATABASE_URL && \
+	@DATABASE_URL="$$(bash .ci/postgres.sh)" && export DATABASE_URL && \
 	  if [ "$$DATABASE_URL" = "unavailable" ]; then \
 	    echo "*** PostgreSQL is not available here: the PostgreSQL run was NOT done ***"; \
-	  else $(BIN)/python -m pytest; fi
+	  else echo "Running the suite on PostgreSQL"; $(BIN)/python -m pytest; fi
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -37,7 +37,7 @@ class Command(BaseCommand):
             )
             for code, name, name_zh, address in STORES
         }
-        self.stdout.write("Demo logins (http://127.0.0.1:8000):")
+        self.stdout.write("Demo logins:")
         for username, password, role, works_at, supervises, superuser in USERS:
             services.user_create_or_update(
                 username=username,
