@@ -55,6 +55,8 @@ class User(AbstractUser):
     supervised_stores = models.ManyToManyField(
         Store, blank=True, related_name="supervisors", verbose_name=_("supervises")
     )
+    # When the user last looked at the decisions on their submissions (counter feedback).
+    decisions_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -268,7 +270,7 @@ class Registration(models.Model):
         return self.reference
 
     def get_absolute_url(self) -> str:
-        return reverse("registration-detail", kwargs={"reference": self.reference})
+        return reverse("counter-record", kwargs={"reference": self.reference})
 
 
 class StatusChange(models.Model):
@@ -313,6 +315,10 @@ class PendingChange(models.Model):
     new_email = EncryptedEmailField(blank=True)
     new_document_type = models.CharField(max_length=32, choices=DocumentType, blank=True)
     new_document_number = EncryptedCharField(max_length=40, blank=True)
+    # The copy of a renewed document, kept apart from the copy the registration was approved on.
+    new_document_copy = models.ForeignKey(
+        "DocumentCopy", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     termination_reason = EncryptedTextField(blank=True)
     requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)

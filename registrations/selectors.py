@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.db.models import Count, Min, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from registrations import roles
 from registrations.crypto import blind_index
-from registrations.models import AuditEvent, Registration, Store, User
+from registrations.models import (
+    AuditEvent,
+    DocumentCopy,
+    PendingChange,
+    Registration,
+    StatusChange,
+    Store,
+    User,
+)
+from registrations.policy import current_policy
 from registrations.validators import normalise_document_number
 
 
@@ -98,3 +111,306 @@ def review_home_for(*, user: User) -> dict:
 def audit_home() -> dict:
     last = AuditEvent.objects.order_by("-seq").values("seq", "at").first()
     return {"events": last["seq"] if last else 0, "last_at": last["at"] if last else None}
+
+
+# The counter flow -------------------------------------------------------------------------------
+
+
+def registration_list_for_counter(*, user: User) -> QuerySet[Registration]:
+    """Registrations of the stores where the user works at the counter."""
+    if not roles.allows(user, roles.RECORD):
+        return Registration.objects.none()
+    return registration_list_for(user=user).filter(store__in=user.stores.all())
+
+
+def registration_active_clashes(
+    *, iccid: str = "", eid: str = "", msisdn: str = "", exclude_pk: int | None = None
+) -> set[str]:
+    """Which of these SIM identifiers an active registration (other than this one) holds."""
+    active = Registration.objects.filter(status__in=Registration.ACTIVE_STATUSES)
+    if exclude_pk is not None:
+        active = active.exclude(pk=exclude_pk)
+    return {
+        field
+        for field, value in (("iccid", iccid), ("eid", eid), ("msisdn", msisdn))
+        if value and active.filter(**{field: value}).exists()
+    }
+
+
+def person_other_active_sim_count(*, registration: Registration) -> int:
+    """Active SIMs of this registration's plan held by its customer, not counting this one."""
+    customer = registration.customer
+    if customer is None or not customer.document_number:
+        return 0
+    active = (
+        Registration.objects.filter(status__in=Registration.ACTIVE_STATUSES, plan=registration.plan)
+        .exclude(pk=registration.pk)
+        .only("pk", "store", "customer__document_type", "customer__document_number")
+    )
+    return len(
+        registration_list_by_document(
+            document_type=customer.document_type,
+            document_number=customer.document_number,
+            queryset=active,
+        )
+    )
+
+
+def document_copy_list_on_file(*, registration: Registration) -> dict[str, DocumentCopy]:
+    """The current copy of each kind for a registration (the latest upload wins)."""
+    copies = registration.documents.filter(purged_at__isnull=True).order_by("uploaded_at", "pk")
+    return {copy.kind: copy for copy in copies}
+
+
+def document_copy_can_view(*, user: User, document: DocumentCopy) -> bool:
+    """Supervisors of the store (reveal role); counter staff of the store while it is editable."""
+    registration = document.registration
+    if document.purged_at is not None:
+        return False
+    if (
+        roles.allows(user, roles.REVEAL)
+        and user.supervised_stores.filter(pk=registration.store_id).exists()
+    ):
+        return True
+    return (
+        roles.allows(user, roles.RECORD)
+        and registration.status in (Registration.Status.DRAFT, Registration.Status.RETURNED)
+        and user.stores.filter(pk=registration.store_id).exists()
+    )
+
+
+def registration_find_for_counter(
+    *, user: User, msisdn: str = "", document_type: str = "", document_number: str = ""
+) -> list[Registration]:
+    """Approved registrations of the user's stores, by mobile number or by document."""
+    approved = registration_list_for_counter(user=user).filter(status=Registration.Status.APPROVED)
+    if msisdn:
+        return list(approved.filter(msisdn=msisdn).select_related("store").order_by("pk"))
+    if document_type and document_number:
+        return registration_list_by_document(
+            document_type=document_type, document_number=document_number, queryset=approved
+        )
+    return []
+
+
+def drafts_stale(*, now: datetime.datetime | None = None) -> QuerySet[Registration]:
+    """Drafts nobody has touched for longer than the policy keeps a draft."""
+    now = now or timezone.now()
+    cutoff = now - current_policy().draft_max_age
+    return Registration.objects.filter(status=Registration.Status.DRAFT, updated_at__lt=cutoff)
+
+
+def document_stored_names() -> set[str]:
+    return set(DocumentCopy.objects.values_list("stored_name", flat=True))
+
+
+# The audit log (compliance admins) ------------------------------------------------------------
+
+
+def audit_event_list(
+    *,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    actor: str = "",
+    action: str = "",
+    store_code: str = "",
+    reference: str = "",
+) -> QuerySet[AuditEvent]:
+    """Audit events matching the filters: `since` inclusive, `until` exclusive, exact matches.
+
+    Each filter can use an index of AuditEvent (at, actor+at, action+at, store_code+at,
+    registration_reference+at).
+    """
+    events = AuditEvent.objects.all()
+    if since is not None:
+        events = events.filter(at__gte=since)
+    if until is not None:
+        events = events.filter(at__lt=until)
+    if actor:
+        # The actor's id is indexed; failed sign-ins under an unknown name have only the name.
+        actor_id = User.objects.filter(username=actor).values_list("pk", flat=True).first()
+        events = (
+            events.filter(actor_id=actor_id)
+            if actor_id is not None
+            else events.filter(actor_username=actor)
+        )
+    if action:
+        events = events.filter(action=action)
+    if store_code:
+        events = events.filter(store_code=store_code)
+    if reference:
+        events = events.filter(registration_reference=reference)
+    return events
+
+
+def audit_event_page(
+    *,
+    events: QuerySet[AuditEvent],
+    before: int | None = None,
+    after: int | None = None,
+    size: int = 50,
+) -> dict:
+    """One page of events, newest first, by keyset on `seq` (no COUNT over millions of rows).
+
+    `before` gives the page of events older than that seq, `after` the page newer than it;
+    "older" and "newer" are the cursors of the neighbouring pages, None where there is none.
+    """
+    if after is not None:
+        rows = list(events.filter(seq__gt=after).order_by("seq")[: size + 1])
+        page = rows[:size][::-1]
+        newer = page[0].seq if len(rows) > size else None
+        oldest_shown = page[-1].seq if page else after + 1
+        older = oldest_shown if events.filter(seq__lt=oldest_shown).exists() else None
+    else:
+        older_events = events if before is None else events.filter(seq__lt=before)
+        rows = list(older_events.order_by("-seq")[: size + 1])
+        page = rows[:size]
+        older = page[-1].seq if len(rows) > size else None
+        newest_shown = page[0].seq if page else (before or 0) - 1
+        newer = (
+            newest_shown
+            if before is not None and events.filter(seq__gt=newest_shown).exists()
+            else None
+        )
+    return {"events": page, "older": older, "newer": newer}
+
+
+# Review ------------------------------------------------------------------------------------------
+
+QUEUE_FIELDS = (
+    "pk",
+    "reference",
+    "status",
+    "channel",
+    "sim_kind",
+    "plan",
+    "submitted_at",
+    "created_by_id",
+    "submitted_by_id",
+    "store__code",
+    "store__name",
+    "submitted_by__username",
+)
+
+
+def review_queue_for(
+    *,
+    user: User,
+    store: Store | None = None,
+    older_than_hours: int | None = None,
+    channel: str = "",
+    sim_kind: str = "",
+) -> QuerySet[Registration]:
+    """Pending submissions of the supervised stores, oldest first; no identity field loaded."""
+    queue = Registration.objects.filter(
+        status=Registration.Status.PENDING, store__in=user.supervised_stores.all()
+    )
+    if store is not None:
+        queue = queue.filter(store=store)
+    if older_than_hours:
+        queue = queue.filter(
+            submitted_at__lte=timezone.now() - datetime.timedelta(hours=older_than_hours)
+        )
+    if channel:
+        queue = queue.filter(channel=channel)
+    if sim_kind:
+        queue = queue.filter(sim_kind=sim_kind)
+    return (
+        queue.select_related("store", "submitted_by")
+        .only(*QUEUE_FIELDS)
+        .order_by("submitted_at", "pk")
+    )
+
+
+def change_queue_for(*, user: User) -> QuerySet[PendingChange]:
+    """Pending updates of information and terminations of the supervised stores, oldest first."""
+    return (
+        PendingChange.objects.filter(
+            status=PendingChange.Status.PENDING,
+            registration__store__in=user.supervised_stores.all(),
+        )
+        .select_related("registration__store", "requested_by")
+        .only(
+            "pk",
+            "kind",
+            "changed_fields",
+            "requested_at",
+            "requested_by__username",
+            "registration__reference",
+            "registration__store__code",
+            "registration__store__name",
+        )
+        .order_by("requested_at", "pk")
+    )
+
+
+def registration_list_for_review(*, user: User) -> QuerySet[Registration]:
+    """Every registration of the stores the user supervises (none for other roles)."""
+    if not roles.allows(user, roles.REVIEW):
+        return Registration.objects.none()
+    return Registration.objects.filter(store__in=user.supervised_stores.all())
+
+
+def decisions_since_last_look(*, user: User, limit: int = 20) -> list[Registration]:
+    """The counter's own submissions decided since the user last marked them seen."""
+    decided = Registration.objects.filter(
+        submitted_by=user, status__in=Registration.DECIDED_STATUSES, decided_at__isnull=False
+    )
+    if user.decisions_seen_at is not None:
+        decided = decided.filter(decided_at__gt=user.decisions_seen_at)
+    return list(
+        decided.select_related("store", "reviewer")
+        .only(
+            "reference", "status", "reason_code", "decided_at", "store__code", "reviewer__username"
+        )
+        .order_by("-decided_at")[:limit]
+    )
+
+
+def review_dashboard_for(*, user: User, days: int = 30) -> dict:
+    """Counts by status, submissions per day, decisions by reason, median time to decision."""
+    stores = user.supervised_stores.all()
+    since = timezone.now() - datetime.timedelta(days=days)
+    by_status = dict(
+        Registration.objects.filter(store__in=stores)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    history = StatusChange.objects.filter(registration__store__in=stores, at__gte=since)
+    per_day = dict(
+        history.filter(to_status=Registration.Status.PENDING)
+        .annotate(day=TruncDate("at", tzinfo=timezone.get_current_timezone()))
+        .values_list("day")
+        .annotate(n=Count("pk"))
+        .values_list("day", "n")
+    )
+    today = timezone.localdate()
+    daily = [(today - datetime.timedelta(days=offset), 0) for offset in range(days - 1, -1, -1)]
+    daily = [(day, per_day.get(day, 0)) for day, _ in daily]
+    by_reason = list(
+        history.filter(to_status__in=[Registration.Status.REJECTED, Registration.Status.RETURNED])
+        .values_list("reason_code")
+        .annotate(n=Count("pk"))
+        .order_by("-n")
+        .values_list("reason_code", "n")
+    )
+    durations = sorted(
+        (decided - submitted).total_seconds()
+        for submitted, decided in Registration.objects.filter(
+            store__in=stores, decided_at__gte=since, submitted_at__isnull=False
+        ).values_list("submitted_at", "decided_at")
+        if decided >= submitted
+    )
+    median = None
+    if durations:
+        mid = len(durations) // 2
+        median = durations[mid] if len(durations) % 2 else (durations[mid - 1] + durations[mid]) / 2
+    return {
+        "by_status": by_status,
+        "daily": daily,
+        "by_reason": by_reason,
+        "median_seconds": median,
+        "decided": len(durations),
+        "days": days,
+    }

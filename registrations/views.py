@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
+import io
+
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import AccessMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views import View
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import TemplateView
 
-from registrations import roles, selectors
+from registrations import documents, roles, selectors, services
+from registrations.audit import Origin, audit_record
 from registrations.checks import key_problems
+from registrations.forms import (
+    ACTIONS,
+    COMPLETE_ACTIONS,
+    ChannelForm,
+    DocumentViewForm,
+    FindForm,
+    IdentityForm,
+    MaterialsForm,
+    NewRegistrationForm,
+    StepForm,
+    TerminationForm,
+    UpdateForm,
+    add_service_errors,
+)
+from registrations.models import AuditEvent, DocumentCopy, PendingChange, Person, Registration
+from registrations.policy import current_policy
+from registrations.validators import format_document_number, mask_document_number
 
 
 class RoleRequiredMixin(AccessMixin):
@@ -46,11 +75,21 @@ class HomeView(RoleRequiredMixin, TemplateView):
         user = self.request.user
         if roles.allows(user, roles.RECORD):
             context["counter"] = selectors.counter_home_for(user=user)
+            context["counter"]["decided"] = selectors.decisions_since_last_look(user=user)
         if roles.allows(user, roles.REVIEW):
             context["review"] = selectors.review_home_for(user=user)
         if roles.allows(user, roles.BROWSE_AUDIT):
             context["audit"] = selectors.audit_home()
         return context
+
+
+@require_POST
+def decisions_seen(request: HttpRequest) -> HttpResponse:
+    """The counter has looked at the decisions on its submissions."""
+    if not roles.allows(request.user, roles.RECORD):
+        raise PermissionDenied
+    services.decisions_mark_seen(user=request.user)
+    return redirect("home")
 
 
 @login_not_required
@@ -67,3 +106,592 @@ def healthz(request: HttpRequest) -> HttpResponse:
     keys = "ok" if database == "ok" and not key_problems() else "error"
     healthy = database == "ok" and keys == "ok"
     return JsonResponse({"database": database, "keys": keys}, status=200 if healthy else 503)
+
+
+# The counter flow -------------------------------------------------------------------------------
+
+STEP_URLS = {1: "counter-materials", 2: "counter-channel", 3: "counter-identity"}
+STEP_LABELS = {
+    1: _lazy("Materials"),
+    2: _lazy("Channel"),
+    3: _lazy("Identity and declaration"),
+    4: _lazy("Status and receipt"),
+}
+
+
+def _counter_registration(request: HttpRequest, reference: str) -> Registration:
+    """A registration of the user's stores, or 404: other stores' records do not exist here."""
+    return get_object_or_404(
+        selectors.registration_list_for_counter(user=request.user).select_related(
+            "store", "customer", "representative", "created_by"
+        ),
+        reference=reference,
+    )
+
+
+def _step_url(registration: Registration, step: int) -> str:
+    if step > len(STEP_URLS):
+        return reverse("counter-record", args=[registration.reference])
+    return reverse(STEP_URLS[step], args=[registration.reference])
+
+
+def _progress(registration: Registration, current: int) -> list[dict]:
+    """Steps 1-4 for the progress bar: steps already open are links."""
+    editable = registration.status in services.EDITABLE_STATUSES
+    steps = []
+    for number, label in STEP_LABELS.items():
+        if number <= len(STEP_URLS):
+            reachable = editable and number <= registration.step
+        else:
+            reachable = not editable
+        steps.append(
+            {
+                "number": number,
+                "label": label,
+                "url": _step_url(registration, number) if reachable else "",
+                "current": number == current,
+                "done": number < current or (number < 4 and not editable),
+            }
+        )
+    return steps
+
+
+def _masked_document(person: Person | None) -> str:
+    if person is None or not person.document_number:
+        return ""
+    return mask_document_number(person.document_type, person.document_number)
+
+
+class CounterMixin(RoleRequiredMixin):
+    required_permission = roles.RECORD
+
+
+class NewRegistrationView(CounterMixin, View):
+    """GET: a page with the start button. POST: a new draft, then step 1."""
+
+    template_name = "registrations/registration_new.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = NewRegistrationForm(user=request.user)
+        return render(request, self.template_name, {"form": form})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = NewRegistrationForm(request.POST, user=request.user)
+        if not form.is_valid():
+            return render(request, self.template_name, {"form": form})
+        registration = services.registration_create_draft(
+            store=form.cleaned_data["store"], actor=request.user, origin=Origin.of(request)
+        )
+        return redirect("counter-materials", registration.reference)
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class CounterStepView(CounterMixin, View):
+    """One step of the flow. Every button saves to the draft row; nothing goes to the session."""
+
+    step: int = 1
+    form_class: type[StepForm] = StepForm
+    template_name = ""
+
+    def get(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = _counter_registration(request, reference)
+        if (closed := self.closed(registration)) is not None:
+            return closed
+        form = self.form_class(initial=self.initial(registration), **self.form_kwargs(registration))
+        self.shown(registration)
+        return self.render(registration, form)
+
+    def post(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = _counter_registration(request, reference)
+        if (closed := self.closed(registration)) is not None:
+            return closed
+        action = request.POST.get("action", "save")
+        if action not in ACTIONS or (action == "submit" and self.step != len(STEP_URLS)):
+            action = "save"
+        form = self.form_class(
+            request.POST,
+            request.FILES,
+            complete_step=action in COMPLETE_ACTIONS,
+            **self.form_kwargs(registration, submitting=action == "submit"),
+        )
+        form.show_copies_on_file(selectors.document_copy_list_on_file(registration=registration))
+        valid = form.is_valid()
+        origin = Origin.of(request)
+        # A good file survives a post whose other fields fail: browsers cannot refill file inputs.
+        for kind, upload in form.uploads().items():
+            try:
+                services.document_copy_store(
+                    registration=registration,
+                    kind=kind,
+                    upload=upload,
+                    actor=request.user,
+                    origin=origin,
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+                valid = False
+        context: dict = {}
+        if valid:
+            try:
+                self.save(registration, form, origin, complete_step=action in COMPLETE_ACTIONS)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                if action != "submit":
+                    return self.saved(registration, action)
+                try:
+                    services.registration_submit(
+                        registration=registration,
+                        actor=request.user,
+                        origin=origin,
+                        declaration_accepted=form.cleaned_data["declaration_accepted"],
+                    )
+                except ValidationError as exc:
+                    add_service_errors(form, exc)
+                    context["saved_not_submitted"] = True
+                else:
+                    messages.success(request, _("Submitted for review."))
+                    return redirect("counter-record", registration.reference)
+        registration.refresh_from_db()
+        return self.render(registration, form, **context)
+
+    def closed(self, registration: Registration) -> HttpResponse | None:
+        """Send the user where the record can be seen when this step cannot be opened."""
+        if registration.status not in services.EDITABLE_STATUSES:
+            messages.info(
+                self.request,
+                _("This registration was submitted and can no longer be changed at the counter."),
+            )
+            return redirect("counter-record", registration.reference)
+        if self.step > registration.step:
+            return redirect(_step_url(registration, registration.step))
+        return None
+
+    def form_kwargs(self, registration: Registration, submitting: bool = False) -> dict:
+        return {}
+
+    def initial(self, registration: Registration) -> dict:
+        return {}
+
+    def shown(self, registration: Registration) -> None:
+        """Hook for steps whose page shows identity data."""
+
+    def save(
+        self, registration: Registration, form: StepForm, origin: Origin, *, complete_step: bool
+    ) -> None:
+        raise NotImplementedError
+
+    def saved(self, registration: Registration, action: str) -> HttpResponse:
+        if action == "save":
+            messages.success(self.request, _("Draft saved."))
+            return redirect(_step_url(registration, self.step))
+        if action == "back":
+            return redirect(_step_url(registration, max(self.step - 1, 1)))
+        return redirect(_step_url(registration, self.step + 1))
+
+    def render(self, registration: Registration, form: StepForm, **extra) -> HttpResponse:
+        on_file = selectors.document_copy_list_on_file(registration=registration)
+        form.show_copies_on_file(on_file)
+        context = {
+            "registration": registration,
+            "form": form,
+            "step": self.step,
+            "progress": _progress(registration, self.step),
+            "on_file": on_file,
+            "policy": current_policy(),
+            **extra,
+        }
+        return render(self.request, self.template_name, context)
+
+
+class MaterialsView(CounterStepView):
+    step = 1
+    form_class = MaterialsForm
+    template_name = "registrations/registration_materials.html"
+
+    def initial(self, registration: Registration) -> dict:
+        customer = registration.customer
+        initial = {
+            "original_sighted": registration.original_sighted,
+            "iccid": registration.iccid,
+            "eid": registration.eid,
+            "msisdn": registration.msisdn,
+            "plan": registration.plan,
+        }
+        if registration.sim_kind:
+            initial["sim_kind"] = registration.sim_kind
+        if customer is not None:
+            initial |= {"customer_kind": customer.kind, "document_type": customer.document_type}
+        return initial
+
+    def save(self, registration, form, origin, *, complete_step):
+        data = form.cleaned_data
+        services.registration_save_materials(
+            registration=registration,
+            actor=self.request.user,
+            origin=origin,
+            customer_kind=data["customer_kind"],
+            document_type=data["document_type"],
+            original_sighted=data["original_sighted"],
+            sim_kind=data["sim_kind"],
+            iccid=data.get("iccid", ""),
+            eid=data.get("eid", ""),
+            msisdn=data["msisdn"],
+            plan=data.get("plan", ""),
+            complete_step=complete_step,
+        )
+
+
+class ChannelView(CounterStepView):
+    step = 2
+    form_class = ChannelForm
+    template_name = "registrations/registration_channel.html"
+
+    def initial(self, registration: Registration) -> dict:
+        return {"channel": registration.channel, "online_reference": registration.online_reference}
+
+    def save(self, registration, form, origin, *, complete_step):
+        services.registration_save_channel(
+            registration=registration,
+            actor=self.request.user,
+            origin=origin,
+            channel=form.cleaned_data["channel"],
+            online_reference=form.cleaned_data.get("online_reference", ""),
+            complete_step=complete_step,
+        )
+
+
+class IdentityView(CounterStepView):
+    step = 3
+    form_class = IdentityForm
+    template_name = "registrations/registration_identity.html"
+
+    def form_kwargs(self, registration: Registration, submitting: bool = False) -> dict:
+        customer = registration.customer
+        return {
+            "customer_kind": customer.kind,
+            "document_type": customer.document_type,
+            "submitting": submitting,
+        }
+
+    def closed(self, registration: Registration) -> HttpResponse | None:
+        if registration.customer is None:
+            return redirect("counter-materials", registration.reference)
+        return super().closed(registration)
+
+    def initial(self, registration: Registration) -> dict:
+        customer, rep = registration.customer, registration.representative
+        initial = {
+            "name_en": customer.name_en,
+            "name_zh": customer.name_zh,
+            "document_number": format_document_number(
+                customer.document_type, customer.document_number
+            )
+            if customer.document_number
+            else "",
+            "date_of_birth": customer.date_of_birth,
+            "nationality": customer.nationality,
+            "address": customer.address,
+            "contact_number": customer.contact_number,
+            "email": customer.email,
+        }
+        if rep is not None:
+            initial |= {
+                "representative_name_en": rep.name_en,
+                "representative_name_zh": rep.name_zh,
+                "representative_document_type": rep.document_type,
+                "representative_document_number": format_document_number(
+                    rep.document_type, rep.document_number
+                )
+                if rep.document_number
+                else "",
+                "representative_date_of_birth": rep.date_of_birth,
+            }
+        return initial
+
+    def shown(self, registration: Registration) -> None:
+        audit_record(
+            actor=self.request.user,
+            action=AuditEvent.Action.VIEWED,
+            origin=Origin.of(self.request),
+            registration=registration,
+            details={"page": "identity"},
+        )
+
+    def save(self, registration, form, origin, *, complete_step):
+        data = form.cleaned_data
+        services.registration_save_identity(
+            registration=registration,
+            actor=self.request.user,
+            origin=origin,
+            name_en=data.get("name_en", ""),
+            name_zh=data.get("name_zh", ""),
+            document_number=data.get("document_number", ""),
+            date_of_birth=data.get("date_of_birth"),
+            nationality=data.get("nationality", ""),
+            address=data.get("address", ""),
+            contact_number=data.get("contact_number", ""),
+            email=data.get("email", ""),
+            representative=form.representative(),
+            complete_step=complete_step,
+        )
+
+
+class ResumeView(CounterMixin, View):
+    """A draft or returned record opens at the furthest step saved; anything else at its page."""
+
+    def get(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = _counter_registration(request, reference)
+        if registration.status in services.EDITABLE_STATUSES:
+            return redirect(_step_url(registration, registration.step))
+        return redirect("counter-record", registration.reference)
+
+
+class RecordView(CounterMixin, TemplateView):
+    """Step 4 and the counter's record page: status, SIM, copies on file, pending changes."""
+
+    template_name = "registrations/registration_status.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        request = self.request
+        registration = _counter_registration(request, self.kwargs["reference"])
+        audit_record(
+            actor=request.user,
+            action=AuditEvent.Action.VIEWED,
+            origin=Origin.of(request),
+            registration=registration,
+            details={"page": "record"},
+        )
+        copies = list(
+            registration.documents.filter(purged_at__isnull=True)
+            .select_related("registration__store")
+            .order_by("uploaded_at", "pk")
+        )
+        for copy in copies:
+            copy.viewable = selectors.document_copy_can_view(user=request.user, document=copy)
+        editable = registration.status in services.EDITABLE_STATUSES
+        changes = list(registration.changes.select_related("requested_by").order_by("-pk"))
+        has_pending_change = any(c.status == PendingChange.Status.PENDING for c in changes)
+        context |= {
+            "registration": registration,
+            "progress": _progress(registration, 4 if not editable else registration.step),
+            "masked_document": _masked_document(registration.customer),
+            "copies": copies,
+            "history": list(registration.history.select_related("actor")),
+            "changes": changes,
+            "editable": editable,
+            "can_change": registration.status == Registration.Status.APPROVED
+            and not has_pending_change,
+        }
+        return context
+
+
+class ReceiptView(CounterMixin, TemplateView):
+    template_name = "registrations/registration_receipt.html"
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        registration = _counter_registration(request, kwargs["reference"])
+        if registration.status == Registration.Status.DRAFT:
+            messages.info(request, _("A receipt is printed once the registration is submitted."))
+            return redirect("counter-resume", registration.reference)
+        audit_record(
+            actor=request.user,
+            action=AuditEvent.Action.RECEIPT_VIEWED,
+            origin=Origin.of(request),
+            registration=registration,
+        )
+        context = self.get_context_data(
+            registration=registration, masked_document=_masked_document(registration.customer)
+        )
+        return self.render_to_response(context)
+
+
+class DocumentView(RoleRequiredMixin, View):
+    """A copy opens only with a reason; each opening is an audit event."""
+
+    template_name = "registrations/document_reason.html"
+
+    def has_role(self, user) -> bool:
+        return roles.allows(user, roles.RECORD) or roles.allows(user, roles.REVEAL)
+
+    def document(self, request: HttpRequest, reference: str, pk: int) -> DocumentCopy:
+        registration = get_object_or_404(
+            selectors.registration_list_for(user=request.user).select_related("store"),
+            reference=reference,
+        )
+        document = get_object_or_404(registration.documents.filter(purged_at__isnull=True), pk=pk)
+        document.registration = registration
+        if not selectors.document_copy_can_view(user=request.user, document=document):
+            raise PermissionDenied
+        return document
+
+    def get(self, request: HttpRequest, reference: str, pk: int) -> HttpResponse:
+        document = self.document(request, reference, pk)
+        return self.render(document, DocumentViewForm())
+
+    def post(self, request: HttpRequest, reference: str, pk: int) -> HttpResponse:
+        document = self.document(request, reference, pk)
+        form = DocumentViewForm(request.POST)
+        if not form.is_valid():
+            return self.render(document, form)
+        data = services.document_copy_read(
+            document=document,
+            actor=request.user,
+            origin=Origin.of(request),
+            reason=form.cleaned_data["reason"],
+        )
+        extension = documents.EXTENSIONS.get(document.content_type, "bin")
+        response = FileResponse(
+            io.BytesIO(data),
+            content_type=document.content_type,
+            as_attachment=False,
+            filename=f"{document.registration.reference}-{document.kind}.{extension}",
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def render(self, document: DocumentCopy, form: DocumentViewForm) -> HttpResponse:
+        return render(
+            self.request,
+            self.template_name,
+            {"document": document, "registration": document.registration, "form": form},
+        )
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class FindView(CounterMixin, View):
+    """Find an approved registration by mobile number or document; POST only, no number in a URL."""
+
+    template_name = "registrations/registration_find.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, {"form": FindForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = FindForm(request.POST)
+        if not form.is_valid():
+            return render(request, self.template_name, {"form": form})
+        data = form.cleaned_data
+        by = data["by"]
+        found = selectors.registration_find_for_counter(
+            user=request.user,
+            msisdn=data["msisdn"] if by == "msisdn" else "",
+            document_type=data["document_type"] if by == "document" else "",
+            document_number=data["document_number"] if by == "document" else "",
+        )
+        audit_record(
+            actor=request.user,
+            action=AuditEvent.Action.SEARCHED,
+            origin=Origin.of(request),
+            details={"by": by, "matches": len(found)},
+        )
+        if len(found) == 1:
+            return redirect("counter-record", found[0].reference)
+        if not found:
+            form.add_error(None, _("No approved registration of your store matches."))
+        return render(request, self.template_name, {"form": form, "found": found})
+
+
+class _ChangeRequestView(CounterMixin, View):
+    template_name = ""
+    form_class: type[forms.Form] = forms.Form
+    success_message = ""
+
+    def registration(self, request: HttpRequest, reference: str) -> Registration | None:
+        registration = _counter_registration(request, reference)
+        if registration.status != Registration.Status.APPROVED:
+            return None
+        return registration
+
+    def get(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = self.registration(request, reference)
+        if registration is None:
+            messages.info(request, _("Only an approved registration can be updated or terminated."))
+            return redirect("counter-record", reference)
+        return self.render(registration, self.form_class())
+
+    def post(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = self.registration(request, reference)
+        if registration is None:
+            messages.info(request, _("Only an approved registration can be updated or terminated."))
+            return redirect("counter-record", reference)
+        form = self.form_class(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                self.save(registration, form, Origin.of(request))
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, self.success_message)
+                return redirect("counter-record", registration.reference)
+        return self.render(registration, form)
+
+    def save(self, registration: Registration, form: forms.Form, origin: Origin) -> None:
+        raise NotImplementedError
+
+    def render(self, registration: Registration, form: forms.Form) -> HttpResponse:
+        return render(
+            self.request,
+            self.template_name,
+            {
+                "registration": registration,
+                "form": form,
+                "masked_document": _masked_document(registration.customer),
+            },
+        )
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class UpdateRequestView(_ChangeRequestView):
+    template_name = "registrations/registration_update.html"
+    form_class = UpdateForm
+    success_message = _lazy("Update of information recorded for review.")
+
+    def save(self, registration, form, origin):
+        data = form.cleaned_data
+        services.registration_request_change(
+            registration=registration,
+            actor=self.request.user,
+            origin=origin,
+            new_address=data.get("new_address", ""),
+            new_contact_number=data.get("new_contact_number", ""),
+            new_email=data.get("new_email", ""),
+            new_document_type=data.get("new_document_type", "")
+            if data.get("new_document_number")
+            else "",
+            new_document_number=data.get("new_document_number", ""),
+            renewed_copy=data.get("renewed_copy"),
+        )
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class TerminationRequestView(_ChangeRequestView):
+    template_name = "registrations/registration_terminate.html"
+    form_class = TerminationForm
+    success_message = _lazy("Termination recorded for review.")
+
+    def save(self, registration, form, origin):
+        services.registration_request_termination(
+            registration=registration,
+            actor=self.request.user,
+            origin=origin,
+            reason=form.cleaned_data["termination_reason"],
+        )
+
+
+@require_POST
+def discard_draft(request: HttpRequest, reference: str) -> HttpResponse:
+    if not roles.allows(request.user, roles.RECORD):
+        raise PermissionDenied
+    registration = _counter_registration(request, reference)
+    try:
+        services.registration_discard_draft(
+            registration=registration, actor=request.user, origin=Origin.of(request)
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("counter-record", registration.reference)
+    messages.success(request, _("Draft discarded."))
+    return redirect("home")

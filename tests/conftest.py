@@ -27,3 +27,16 @@ def supervisor(store, other_store):
 @pytest.fixture
 def compliance(db):
     return make_user(roles.COMPLIANCE_ADMIN, username="compliance")
+
+
+@pytest.fixture
+def private_storage(settings, tmp_path):
+    """Document copies go to a folder of this test only."""
+    settings.PRIVATE_STORAGE_ROOT = tmp_path / "private"
+    return settings.PRIVATE_STORAGE_ROOT
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client

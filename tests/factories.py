@@ -6,10 +6,12 @@ import datetime
 import itertools
 
 from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from django.utils import timezone
 
-from registrations import roles
-from registrations.models import Person, Registration, Store, User
+from registrations import documents, roles
+from registrations.models import DocumentCopy, Person, Registration, Store, User
 
 _counter = itertools.count(1)
 
@@ -90,3 +92,120 @@ def luhn_complete(body: str) -> str:
                 d -= 9
         total += d
     return body + str((10 - total % 10) % 10)
+
+
+# Smallest files that pass the content check: the signature, then a little body.
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def make_document_copy(
+    registration: Registration, *, kind: str = DocumentCopy.Kind.IDENTITY, data: bytes = PNG
+) -> DocumentCopy:
+    """A copy stored the way the app stores one: encrypted under PRIVATE_STORAGE_ROOT."""
+    return DocumentCopy.objects.create(
+        registration=registration,
+        kind=kind,
+        stored_name=documents.write_encrypted(data),
+        content_type=documents.sniff_content_type(data),
+        size=len(data),
+        uploaded_by=registration.created_by,
+    )
+
+
+def make_complete_draft(*, store: Store, created_by: User, **overrides) -> Registration:
+    """A draft with all three steps done and an identity copy on file: ready to submit."""
+    overrides.setdefault("step", 3)
+    registration = make_registration(
+        store=store, created_by=created_by, status="draft", **overrides
+    )
+    make_document_copy(registration)
+    return registration
+
+
+def make_approved(*, store: Store, created_by: User, reviewer: User, **overrides):
+    return make_registration(
+        store=store,
+        created_by=created_by,
+        status="approved",
+        reviewer=reviewer,
+        decided_at=timezone.now(),
+        **overrides,
+    )
+
+
+# Driving the counter flow through its pages, as a browser would.
+VALID_ICCID = "8985200123456789017"
+VALID_ICCID_20 = "89852001234567890126"
+VALID_EID = "89049032123451234512345678901235"
+
+
+def upload(data: bytes = PNG, name: str = "hkid.png", content_type: str = "image/png"):
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def materials_form(**overrides) -> dict:
+    values = {
+        "customer_kind": "individual",
+        "document_type": "hkid",
+        "original_sighted": "on",
+        "identity_copy": upload(),
+        "sim_kind": "physical",
+        "iccid": VALID_ICCID,
+        "eid": "",
+        "msisdn": "6123 4567",
+        "plan": "prepaid",
+        "action": "next",
+    }
+    values.update(overrides)
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def channel_form(**overrides) -> dict:
+    values = {"channel": "counter", "online_reference": "", "action": "next"}
+    values.update(overrides)
+    return values
+
+
+def identity_form(**overrides) -> dict:
+    values = {
+        "name_en": CUSTOMER["name_en"],
+        "name_zh": CUSTOMER["name_zh"],
+        "document_number": "a123456(3)",
+        "date_of_birth": "1990-05-17",
+        "nationality": "HK",
+        "address": CUSTOMER["address"],
+        "contact_number": "9123 4567",
+        "email": CUSTOMER["email"],
+        "representative_name_en": "",
+        "representative_name_zh": "",
+        "representative_document_type": "",
+        "representative_document_number": "",
+        "representative_date_of_birth": "",
+        "declaration_accepted": "on",
+        "action": "submit",
+    }
+    values.update(overrides)
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def start_draft(client) -> Registration:
+    response = client.post(reverse("counter-new"))
+    assert response.status_code == 302, response
+    return Registration.objects.get(reference=response.url.strip("/").split("/")[1])
+
+
+def walk_to_identity(client, *, materials: dict | None = None, channel: dict | None = None):
+    """A new draft with steps 1 and 2 done through the pages; returns it."""
+    registration = start_draft(client)
+    response = client.post(
+        reverse("counter-materials", args=[registration.reference]), materials or materials_form()
+    )
+    assert response.status_code == 302, response.context["form"].errors
+    response = client.post(
+        reverse("counter-channel", args=[registration.reference]), channel or channel_form()
+    )
+    assert response.status_code == 302, response.context["form"].errors
+    registration.refresh_from_db()
+    return registration

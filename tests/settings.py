@@ -27,11 +27,13 @@ DATABASES["default"]["ENGINE"] = {
     "django.db.backends.sqlite3": "tests.backends.sqlite3",
     "django.db.backends.postgresql": "tests.backends.postgresql",
 }[DATABASES["default"]["ENGINE"]]
+# A file, not memory, so that tests can scan the database file for plaintext. The name can be
+# set so that two runs at once (or two checkouts on one PostgreSQL server) do not collide.
+TEST_DB_NAME = os.environ.get("SIMREG_TEST_DB_NAME", "test")
 if DATABASES["default"]["ENGINE"] == "tests.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
-elif os.environ.get("SIMREG_TEST_DB_NAME"):
-    # Lets two checkouts run their suites against one PostgreSQL server at once.
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["SIMREG_TEST_DB_NAME"]}
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"{TEST_DB_NAME}.sqlite3")}
+elif "SIMREG_TEST_DB_NAME" in os.environ:
+    DATABASES["default"]["TEST"] = {"NAME": TEST_DB_NAME}
 # Static files come from the app folders (no collectstatic in tests).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True

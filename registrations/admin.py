@@ -1,0 +1,175 @@
+"""The Django admin, for superusers: stores, users and their roles; the audit log read-only.
+
+People, registrations and everything else that holds identity data are not registered here:
+the admin would show, edit and search them with none of the app's scoping and auditing. Every
+change made here to a store, a user or a role is an audit event.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from registrations.audit import FIELD_NAME, Origin, audit_record
+from registrations.models import AuditEvent, Store, User
+
+
+def _changed_fields(form) -> list[str]:
+    names = set()
+    for name in getattr(form, "changed_data", ()):
+        # The add form's password1/password2 are one field as far as the audit is concerned.
+        name = "password" if name.startswith("password") else name
+        if FIELD_NAME.match(name):
+            names.add(name)
+    return sorted(names)
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Records each add, change and delete as a USER_CHANGED audit event (field names only)."""
+
+    audit_object = ""
+
+    def audit_details(self, obj) -> dict:
+        return {"object": self.audit_object, "id": obj.pk}
+
+    def audit_store(self, obj) -> Store | None:
+        return None
+
+    def audit(self, request, obj, *, fields=(), **details) -> None:
+        audit_record(
+            actor=request.user,
+            action=AuditEvent.Action.USER_CHANGED,
+            origin=Origin.of(request),
+            store=self.audit_store(obj),
+            fields=fields,
+            details={**self.audit_details(obj), **details},
+        )
+
+    def save_related(self, request, form, formsets, change) -> None:
+        # After the many-to-many fields (roles, stores) are saved: one event for the whole form.
+        super().save_related(request, form, formsets, change)
+        self.audit(request, form.instance, fields=_changed_fields(form), created=not change)
+
+    def delete_model(self, request, obj) -> None:
+        self.audit(request, obj, deleted=True)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            self.audit(request, obj, deleted=True)
+        super().delete_queryset(request, queryset)
+
+
+@admin.register(Store)
+class StoreAdmin(AuditedAdmin):
+    audit_object = "store"
+    list_display = ("code", "name", "name_zh", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("code", "name")
+
+    def audit_store(self, obj) -> Store | None:
+        return obj
+
+
+@admin.register(User)
+class SimregUserAdmin(AuditedAdmin, UserAdmin):
+    audit_object = "user"
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email")}),
+        (_("Roles and stores"), {"fields": ("groups", "stores", "supervised_stores")}),
+        (
+            _("Permissions"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "user_permissions")},
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    filter_horizontal = ("groups", "user_permissions", "stores", "supervised_stores")
+    list_display = ("username", "first_name", "last_name", "is_active", "is_superuser")
+    list_filter = ("is_active", "is_superuser", "groups", "stores", "supervised_stores")
+
+    def audit_details(self, obj) -> dict:
+        return {**super().audit_details(obj), "username": obj.get_username()}
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups":
+            kwargs["label"] = _("Roles")
+            kwargs["help_text"] = _("What the user does: counter staff, supervisor, compliance.")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            self.audit(request, self.get_object(request, id), fields=["password"])
+        return response
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleAdmin(AuditedAdmin, GroupAdmin):
+    audit_object = "role"
+
+    def audit_details(self, obj) -> dict:
+        return {**super().audit_details(obj), "name": obj.name}
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the log is append-only, and the admin is no way around that."""
+
+    list_display = (
+        "seq",
+        "at",
+        "actor_username",
+        "action",
+        "store_code",
+        "registration_reference",
+        "ip",
+    )
+    list_filter = ("action", "store_code")
+    # Exact matches only, each on an indexed column (see get_search_results).
+    search_fields = ("seq", "actor_username", "registration_reference")
+    search_help_text = _("An event number, a username or a record reference (exact).")
+    ordering = ("-seq",)
+    list_per_page = 50
+    show_full_result_count = False
+    fields = (
+        "seq",
+        "at",
+        "actor",
+        "actor_username",
+        "action",
+        "registration_reference",
+        "store_code",
+        "ip",
+        "user_agent",
+        "reason",
+        "fields",
+        "details",
+        "prev_hash",
+        "hash",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q(actor_username=term) | Q(registration_reference=term.upper())
+        if term.isdigit():
+            match |= Q(seq=int(term))
+        return queryset.filter(match), False

@@ -1,0 +1,192 @@
+"""Compliance admins' pages: browse, export and verify the audit log.
+
+Nothing here reads a Person or a Registration: the audit log holds no identity value, and these
+pages offer no way to reveal one.
+"""
+
+from __future__ import annotations
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Column, Layout, Row
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+
+from registrations import roles, selectors
+from registrations.audit import Origin, audit_record
+from registrations.audit_export import (
+    EXPORT_FORMATS,
+    AuditExport,
+    AuditFilters,
+    audit_chain_check,
+    audit_export_stream,
+)
+from registrations.models import AuditEvent, Store
+from registrations.views import RoleRequiredMixin
+
+PAGE_SIZE = 50
+# Query parameters that move through the list rather than filter it.
+CURSOR_PARAMS = ("before", "after", "format")
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+class AuditFilterForm(forms.Form):
+    """The filters of the audit list and its exports. Times are local (settings.TIME_ZONE)."""
+
+    since = forms.DateTimeField(
+        label=gettext_lazy("From"),
+        required=False,
+        input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
+    )
+    until = forms.DateTimeField(
+        label=gettext_lazy("Before"),
+        required=False,
+        input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
+        help_text=gettext_lazy("Events up to, not including, this time."),
+    )
+    actor = forms.CharField(label=gettext_lazy("User"), max_length=150, required=False)
+    action = forms.ChoiceField(label=gettext_lazy("Action"), required=False)
+    store = forms.ChoiceField(label=gettext_lazy("Store"), required=False)
+    reference = forms.CharField(
+        label=gettext_lazy("Record reference"), max_length=16, required=False
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [
+            ("", gettext_lazy("Any action")),
+            *AuditEvent.Action.choices,
+        ]
+        self.fields["store"].choices = [
+            ("", gettext_lazy("Any store")),
+            *((code, f"{code} {name}") for code, name in Store.objects.values_list("code", "name")),
+        ]
+        self.helper = FormHelper()
+        self.helper.form_tag = False  # the page's <form> also holds the button
+        self.helper.layout = Layout(
+            Row(
+                Column("since", css_class="col-md-4 col-lg-2"),
+                Column("until", css_class="col-md-4 col-lg-2"),
+                Column("actor", css_class="col-md-4 col-lg-2"),
+                Column("action", css_class="col-md-4 col-lg-2"),
+                Column("store", css_class="col-md-4 col-lg-2"),
+                Column("reference", css_class="col-md-4 col-lg-2"),
+            ),
+        )
+
+    def clean_actor(self) -> str:
+        return self.cleaned_data["actor"].strip()
+
+    def clean_reference(self) -> str:
+        return self.cleaned_data["reference"].strip().upper()
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and until <= since:
+            self.add_error("until", _("This must be later than the start of the range."))
+        return cleaned
+
+    def filters(self) -> AuditFilters:
+        data = self.cleaned_data
+        return AuditFilters(
+            since=data["since"],
+            until=data["until"],
+            actor=data["actor"],
+            action=data["action"],
+            store=data["store"],
+            reference=data["reference"],
+        )
+
+
+def _filter_query(params: QueryDict) -> str:
+    """The filter part of a query string, for links that keep the filters."""
+    query = params.copy()
+    for name in CURSOR_PARAMS:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def _cursor(params: QueryDict, name: str) -> int | None:
+    value = params.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+class AuditListView(RoleRequiredMixin, View):
+    """The audit log, newest first, filtered and paged by event number."""
+
+    required_permission = roles.BROWSE_AUDIT
+    template_name = "registrations/audit_list.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = AuditFilterForm(request.GET)
+        context = {"form": form, "filter_query": _filter_query(request.GET)}
+        if not form.is_valid():
+            return render(request, self.template_name, context, status=400)
+        filters = form.filters()
+        page = selectors.audit_event_page(
+            events=filters.events(),
+            before=_cursor(request.GET, "before"),
+            after=_cursor(request.GET, "after"),
+            size=PAGE_SIZE,
+        )
+        # Every read is accounted for, this one too.
+        audit_record(
+            actor=request.user,
+            action=AuditEvent.Action.LISTED,
+            origin=Origin.of(request),
+            details={"view": "audit", "filters": filters.as_details()},
+        )
+        context.update(page=page, formats=EXPORT_FORMATS)
+        return render(request, self.template_name, context)
+
+
+class AuditExportView(RoleRequiredMixin, View):
+    """The filtered log as a CSV or JSON Lines file, streamed."""
+
+    required_permission = roles.BROWSE_AUDIT
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = AuditFilterForm(request.GET)
+        fmt = request.GET.get("format", "")
+        if fmt not in EXPORT_FORMATS or not form.is_valid():
+            messages.error(request, _("Choose a valid export format and filters."))
+            query = _filter_query(request.GET)
+            return redirect(reverse("audit-list") + (f"?{query}" if query else ""))
+        export = AuditExport(filters=form.filters(), fmt=fmt)
+        response = StreamingHttpResponse(
+            audit_export_stream(export=export, actor=request.user, origin=Origin.of(request)),
+            content_type=export.content_type,
+        )
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+        return response
+
+
+class AuditVerifyView(RoleRequiredMixin, View):
+    """Recompute the whole chain and say whether it is intact, or where it breaks."""
+
+    required_permission = roles.BROWSE_AUDIT
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        report = audit_chain_check(actor=request.user, origin=Origin.of(request))
+        if report.ok:
+            messages.success(
+                request,
+                _("The audit chain is intact: %(count)s events checked.")
+                % {"count": report.checked},
+            )
+        else:
+            messages.error(
+                request,
+                _("The audit chain is broken at event #%(seq)s (%(problem)s).")
+                % {"seq": report.broken_seq, "problem": report.problem},
+            )
+        return redirect("audit-list")

@@ -1,0 +1,58 @@
+"""Remove what the jurisdiction's policy no longer allows to keep."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from registrations import documents, selectors, services
+from registrations.policy import current_policy
+
+
+@dataclass(frozen=True)
+class Purge:
+    """One kind of expired data: how to count it, and how to remove it (returning a count)."""
+
+    label: str
+    count: Callable[[], int]
+    run: Callable[[], int]
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete stale drafts (older than the policy's draft age) with their people and "
+        "encrypted copies, and stored files that no record names. --dry-run only counts."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print what would be removed; remove nothing."
+        )
+
+    def purges(self) -> list[Purge]:
+        now = timezone.now()
+        policy = current_policy()
+        return [
+            Purge(
+                label=f"stale drafts (untouched for more than {policy.draft_max_age.days} days)",
+                count=lambda: selectors.drafts_stale(now=now).count(),
+                run=lambda: services.drafts_purge_stale(now=now),
+            ),
+            Purge(
+                label="orphaned document files",
+                count=lambda: len(
+                    documents.orphan_files(known=selectors.document_stored_names(), now=now)
+                ),
+                run=lambda: services.document_files_purge_orphans(now=now),
+            ),
+        ]
+
+    def handle(self, *args, dry_run: bool = False, **options):
+        for purge in self.purges():
+            if dry_run:
+                self.stdout.write(f"{purge.label}: {purge.count()} would be deleted (dry run)")
+            else:
+                self.stdout.write(f"{purge.label}: {purge.run()} deleted")

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from registrations import review_views as views
+from registrations.urls import ReferenceConverter  # noqa: F401  (registers <reference:>)
+
+urlpatterns = [
+    path("", views.ReviewQueueView.as_view(), name="review-queue"),
+    path("dashboard/", views.DashboardView.as_view(), name="review-dashboard"),
+    path("<reference:reference>/", views.ReviewDetailView.as_view(), name="review-detail"),
+    path("<reference:reference>/reveal/", views.RevealView.as_view(), name="review-reveal"),
+    path("<reference:reference>/decide/", views.decide, name="review-decide"),
+    path(
+        "<reference:reference>/changes/<int:change_id>/decide/",
+        views.decide_change,
+        name="review-decide-change",
+    ),
+]

@@ -1,0 +1,323 @@
+"""Supervisor pages: the review queue, the record with reveal and decisions, the dashboard."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+from django.views.generic import TemplateView
+
+from registrations import roles, selectors, services
+from registrations.audit import Origin, audit_record
+from registrations.forms import ChangeDecisionForm, DecisionForm, RevealForm, ReviewFilterForm
+from registrations.models import AuditEvent, PendingChange, ReasonCode, Registration
+from registrations.policy import current_policy
+from registrations.validators import mask_document_number
+from registrations.views import RoleRequiredMixin
+
+QUEUE_PAGE_SIZE = 25
+
+
+def _require_reviewer(request: HttpRequest) -> None:
+    if not roles.allows(request.user, roles.REVIEW):
+        raise PermissionDenied
+
+
+class ReviewQueueView(RoleRequiredMixin, TemplateView):
+    """Pending submissions and pending changes; showing the page is one audit event."""
+
+    required_permission = roles.REVIEW
+    template_name = "registrations/review_queue.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        form = ReviewFilterForm(self.request.GET or None, stores=user.supervised_stores.all())
+        filters = form.cleaned_data if form.is_valid() else {}
+        queue = selectors.review_queue_for(
+            user=user,
+            store=filters.get("store"),
+            older_than_hours=int(filters["older_than"]) if filters.get("older_than") else None,
+            channel=filters.get("channel", ""),
+            sim_kind=filters.get("sim_kind", ""),
+        )
+        page = Paginator(queue, QUEUE_PAGE_SIZE).get_page(self.request.GET.get("page"))
+        changes = Paginator(selectors.change_queue_for(user=user), QUEUE_PAGE_SIZE).get_page(
+            self.request.GET.get("changes_page")
+        )
+        overdue_before = timezone.now() - current_policy().review_target
+        for registration in page:
+            registration.is_overdue = registration.submitted_at < overdue_before
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        query.pop("changes_page", None)
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.LISTED,
+            origin=Origin.of(self.request),
+            details={
+                "view": "review_queue",
+                "references": [r.reference for r in page]
+                + [c.registration.reference for c in changes],
+                "filters": {k: str(v) for k, v in filters.items() if v},
+            },
+        )
+        context.update(
+            form=form,
+            page=page,
+            changes=changes,
+            query=query.urlencode(),
+            review_target=current_policy().review_target,
+        )
+        return context
+
+
+FIELD_LABELS = {
+    "document_number": _lazy("Document number"),
+    "date_of_birth": _lazy("Date of birth"),
+    "address": _lazy("Address"),
+    "contact_number": _lazy("Contact number"),
+    "email": _lazy("E-mail"),
+}
+
+
+def mask_value(field: str, value, document_type: str = "") -> str:
+    """What a supervisor sees before revealing: enough to compare, not enough to copy."""
+    if not value:
+        return ""
+    if field == "document_number":
+        return mask_document_number(document_type, value)
+    if field == "date_of_birth":
+        return f"****-**-** ({value.year // 10 * 10}s)"
+    if field == "contact_number":
+        return f"•••• {value[-4:]}"
+    if field == "email":
+        local, _at, domain = value.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    return "•" * 6
+
+
+def _masked_identity(registration: Registration) -> list[tuple[str, str, str]]:
+    """(field, label, masked value) rows; names are shown, the rest masked until revealed."""
+    person = registration.customer
+    if person is None or registration.purged_at:
+        return []
+    return [
+        (field, label, mask_value(field, getattr(person, field), person.document_type))
+        for field, label in FIELD_LABELS.items()
+    ]
+
+
+def _comparison(change: PendingChange, registration: Registration) -> list[dict]:
+    person = registration.customer
+    rows = []
+    for field in change.changed_fields:
+        if field not in FIELD_LABELS or person is None:
+            continue
+        new_type = change.new_document_type or person.document_type
+        rows.append(
+            {
+                "label": FIELD_LABELS[field],
+                "old": mask_value(field, getattr(person, field), person.document_type),
+                "new": mask_value(field, getattr(change, f"new_{field}", ""), new_type),
+            }
+        )
+    return rows
+
+
+def _record_context(request: HttpRequest, registration: Registration, **extra) -> dict:
+    user = request.user
+    four_eyes = user.pk in {registration.created_by_id, registration.submitted_by_id}
+    changes = list(
+        registration.changes.select_related("requested_by", "decided_by").order_by("-requested_at")
+    )
+    for change in changes:
+        change.comparison = _comparison(change, registration)
+    return {
+        "registration": registration,
+        "person": registration.customer,
+        "representative": registration.representative,
+        "identity_rows": _masked_identity(registration),
+        "history": registration.history.select_related("actor").order_by("at", "pk"),
+        "documents": registration.documents.filter(purged_at__isnull=True).order_by("uploaded_at"),
+        "changes": changes,
+        "can_reveal": roles.allows(user, roles.REVEAL),
+        "four_eyes_blocked": four_eyes,
+        "decision_form": extra.pop(
+            "decision_form",
+            DecisionForm(initial={"submitted_at": registration.submitted_at}),
+        ),
+        "reveal_form": extra.pop("reveal_form", RevealForm()),
+        "revealed": extra.pop("revealed", {}),
+        "change_form": extra.pop("change_form", ChangeDecisionForm()),
+        **extra,
+    }
+
+
+def _get_record(request: HttpRequest, reference: str) -> Registration:
+    return get_object_or_404(
+        selectors.registration_list_for_review(user=request.user).select_related(
+            "store", "customer", "representative", "created_by", "submitted_by", "reviewer"
+        ),
+        reference=reference,
+    )
+
+
+class ReviewDetailView(RoleRequiredMixin, TemplateView):
+    required_permission = roles.REVIEW
+    template_name = "registrations/review_detail.html"
+
+    def get_context_data(self, **kwargs):
+        registration = _get_record(self.request, kwargs["reference"])
+        audit_record(
+            actor=self.request.user,
+            action=AuditEvent.Action.VIEWED,
+            origin=Origin.of(self.request),
+            registration=registration,
+            details={"view": "review_detail"},
+        )
+        return {**super().get_context_data(**kwargs), **_record_context(self.request, registration)}
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class RevealView(RoleRequiredMixin, TemplateView):
+    """POST a field and a reason: the page comes back with that one value shown."""
+
+    required_permission = roles.REVEAL
+    template_name = "registrations/review_detail.html"
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = _get_record(request, reference)
+        form = RevealForm(request.POST)
+        revealed = {}
+        if form.is_valid():
+            try:
+                field = form.cleaned_data["field"]
+                revealed[field] = services.identity_reveal(
+                    registration=registration,
+                    user=request.user,
+                    field=field,
+                    reason=form.cleaned_data["reason"],
+                    origin=Origin.of(request),
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+        context = _record_context(request, registration, reveal_form=form, revealed=revealed)
+        return render(request, self.template_name, context, status=200 if form.is_valid() else 400)
+
+
+@require_POST
+def decide(request: HttpRequest, reference: str) -> HttpResponse:
+    _require_reviewer(request)
+    registration = _get_record(request, reference)
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.registration_decide(
+                registration=registration,
+                reviewer=request.user,
+                outcome=form.cleaned_data["outcome"],
+                reason_code=form.cleaned_data["reason_code"],
+                comment=form.cleaned_data["comment"],
+                submitted_at=form.cleaned_data["submitted_at"],
+                origin=Origin.of(request),
+            )
+        except services.DecisionConflict as conflict:
+            messages.error(request, str(conflict))
+            return redirect("review-detail", reference=reference)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                _("%(reference)s: %(decision)s.")
+                % {
+                    "reference": registration.reference,
+                    "decision": Registration.Status(form.cleaned_data["outcome"]).label,
+                },
+            )
+            return redirect("review-queue")
+    context = _record_context(request, registration, decision_form=form)
+    return render(request, "registrations/review_detail.html", context, status=400)
+
+
+@require_POST
+def decide_change(request: HttpRequest, reference: str, change_id: int) -> HttpResponse:
+    _require_reviewer(request)
+    registration = _get_record(request, reference)
+    change = get_object_or_404(PendingChange, pk=change_id, registration=registration)
+    form = ChangeDecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.pending_change_decide(
+                change=change,
+                reviewer=request.user,
+                approve=form.cleaned_data["approve"],
+                reason_code=form.cleaned_data["reason_code"],
+                comment=form.cleaned_data["comment"],
+                origin=Origin.of(request),
+            )
+        except services.DecisionConflict as conflict:
+            messages.error(request, str(conflict))
+            return redirect("review-detail", reference=reference)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Decision on the change recorded."))
+            return redirect("review-queue")
+    context = _record_context(request, registration, change_form=form)
+    return render(request, "registrations/review_detail.html", context, status=400)
+
+
+class DashboardView(RoleRequiredMixin, TemplateView):
+    required_permission = roles.REVIEW
+    template_name = "registrations/review_dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        data = selectors.review_dashboard_for(user=self.request.user)
+        peak = max([n for _, n in data["daily"]] + [1])
+        bars = [
+            {
+                "day": day,
+                "count": n,
+                "height": round(100 * n / peak),
+                "y": 110 - round(100 * n / peak),
+                "x": i * 20,
+            }
+            for i, (day, n) in enumerate(data["daily"])
+        ]
+        reason_labels = dict(ReasonCode.choices)
+        reasons_peak = max([n for _, n in data["by_reason"]] + [1])
+        reasons = [
+            {
+                "label": reason_labels.get(code, code),
+                "count": n,
+                "width": round(300 * n / reasons_peak),
+                "y": i * 28,
+            }
+            for i, (code, n) in enumerate(data["by_reason"])
+        ]
+        statuses = [
+            (label, data["by_status"].get(value, 0)) for value, label in Registration.Status.choices
+        ]
+        return {
+            **super().get_context_data(**kwargs),
+            **data,
+            "bars": bars,
+            "peak": peak,
+            "reasons": reasons,
+            "reasons_height": max(len(reasons) * 28, 28),
+            "statuses": statuses,
+            "median_hours": _("%(hours).1f h") % {"hours": data["median_seconds"] / 3600}
+            if data["median_seconds"] is not None
+            else "",
+        }

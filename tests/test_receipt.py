@@ -1,0 +1,109 @@
+"""The receipt: what the customer takes away, with the document number masked."""
+
+import pytest
+from django.urls import reverse
+
+from registrations.models import AuditEvent, Registration
+from tests.factories import (
+    VALID_ICCID,
+    identity_form,
+    make_complete_draft,
+    make_person,
+    make_registration,
+    walk_to_identity,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
+
+
+def url(name: str, registration: Registration) -> str:
+    return reverse(name, args=[registration.reference])
+
+
+def submitted(client) -> Registration:
+    registration = walk_to_identity(client)
+    response = client.post(url("counter-identity", registration), identity_form())
+    assert response.status_code == 302
+    registration.refresh_from_db()
+    return registration
+
+
+def test_the_receipt_shows_the_masked_number_and_never_the_full_one(staff_client):
+    registration = submitted(staff_client)
+    page = staff_client.get(url("counter-receipt", registration)).content.decode()
+    assert "A123***(*)" in page
+    for full in ("A1234563", "A123456(3)", "A123456"):
+        assert full not in page
+
+
+def test_the_receipt_shows_reference_store_date_sim_and_status(staff_client, store):
+    registration = submitted(staff_client)
+    response = staff_client.get(url("counter-receipt", registration))
+    page = response.content.decode()
+    assert registration.reference in page
+    assert store.name in page and store.name_zh in page
+    assert VALID_ICCID in page
+    assert "+85261234567" in page
+    assert "Pending review" in page
+    assert "Prepaid" in page
+    assert str(registration.submitted_at.astimezone().year) in page
+
+
+def test_the_receipt_holds_no_other_identity_data(staff_client):
+    registration = submitted(staff_client)
+    page = staff_client.get(url("counter-receipt", registration)).content.decode()
+    for value in ("CHAN Tai Man", "陳大文", "Nathan Road", "91234567", "1990"):
+        assert value not in page
+
+
+def test_a_passport_number_is_masked_on_the_receipt(staff_client, store, staff):
+    registration = make_registration(
+        store=store,
+        created_by=staff,
+        status="pending",
+        customer=make_person(document_type="passport", document_number="K12345678"),
+    )
+    page = staff_client.get(url("counter-receipt", registration)).content.decode()
+    assert "K123*****" in page
+    assert "K12345678" not in page
+
+
+def test_viewing_the_receipt_is_an_audit_event(staff_client, store, staff):
+    registration = make_registration(store=store, created_by=staff, status="pending")
+    staff_client.get(url("counter-receipt", registration))
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.RECEIPT_VIEWED)
+    assert event.registration_reference == registration.reference
+
+
+def test_a_draft_has_no_receipt_yet(staff_client, store, staff):
+    registration = make_complete_draft(store=store, created_by=staff)
+    response = staff_client.get(url("counter-receipt", registration))
+    assert response.status_code == 302
+    assert response.url == url("counter-resume", registration)
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.RECEIPT_VIEWED).exists()
+
+
+def test_the_receipt_prints_through_a_static_script_and_print_css(staff_client, store, staff):
+    registration = make_registration(store=store, created_by=staff, status="pending")
+    page = staff_client.get(url("counter-receipt", registration)).content.decode()
+    assert "data-print" in page
+    assert "registrations/print.js" in page
+    assert "<script>" not in page and "onclick" not in page, "no inline script"
+    assert "d-print-none" in page
+
+
+def test_a_reference_is_short_to_read_out(staff_client):
+    registration = submitted(staff_client)
+    assert len(registration.reference) == 11
+    assert not set(registration.reference) & set("01ILO")
+
+
+def test_the_status_page_is_step_four_with_the_receipt_link(staff_client):
+    registration = submitted(staff_client)
+    page = staff_client.get(url("counter-record", registration)).content.decode()
+    assert 'id="step-4"' in page
+    assert url("counter-receipt", registration) in page
+    assert "Pending review" in page
+    assert AuditEvent.objects.filter(
+        action=AuditEvent.Action.VIEWED, registration_reference=registration.reference
+    ).exists()

@@ -1,0 +1,402 @@
+"""Supervisors: the queue, reveals, decisions with reasons, the four-eyes rule, pending changes."""
+
+import threading
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ValidationError
+from django.db import connection, connections
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from registrations import roles, services
+from registrations.models import AuditEvent, PendingChange, Registration
+from tests.factories import make_person, make_registration, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def pending(store, staff, **kwargs):
+    return make_registration(store=store, created_by=staff, status="pending", **kwargs)
+
+
+def approved(store, staff, reviewer, **kwargs):
+    return make_registration(
+        store=store,
+        created_by=staff,
+        status="approved",
+        reviewer=reviewer,
+        decided_at=timezone.now(),
+        **kwargs,
+    )
+
+
+def decide_form(registration, **values):
+    return {"submitted_at": registration.submitted_at.isoformat(), **values}
+
+
+def test_the_queue_lists_pending_submissions_oldest_first(client, store, staff, supervisor):
+    first, second = pending(store, staff), pending(store, staff)
+    Registration.objects.filter(pk=first.pk).update(
+        submitted_at=timezone.now() - timezone.timedelta(days=2)
+    )
+    make_registration(store=store, created_by=staff)  # a draft is not in the queue
+    client.force_login(supervisor)
+    page = client.get("/review/").content.decode()
+    assert page.index(first.reference) < page.index(second.reference)
+    assert "overdue" in page  # two days is past the review target
+
+
+def test_the_queue_runs_a_constant_number_of_queries(client, store, staff, supervisor):
+    client.force_login(supervisor)
+    for _ in range(3):
+        pending(store, staff)
+    client.get("/review/")  # warm up session and permission caches
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/review/").status_code == 200
+    for _ in range(30):
+        pending(store, staff)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get("/review/").status_code == 200
+    assert len(many) == len(few)
+
+
+def test_the_queue_decrypts_nothing(client, store, staff, supervisor):
+    """Even with keys that cannot read identity data, the queue renders in full."""
+    pending(store, staff)
+    client.force_login(supervisor)
+    with override_settings(FIELD_ENCRYPTION_KEY=[Fernet.generate_key().decode()]):
+        response = client.get("/review/")
+    assert response.status_code == 200
+
+
+def test_showing_the_queue_is_one_audit_event_naming_the_records(client, store, staff, supervisor):
+    records = [pending(store, staff) for _ in range(3)]
+    client.force_login(supervisor)
+    before = AuditEvent.objects.count()
+    client.get("/review/")
+    assert AuditEvent.objects.count() == before + 1
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert event.action == "listed"
+    assert sorted(event.details["references"]) == sorted(r.reference for r in records)
+
+
+def test_filters_narrow_the_queue(client, store, other_store, staff, supervisor):
+    here = pending(store, staff)
+    there = pending(other_store, staff, sim_kind="esim", iccid="", eid="8" * 31 + "5")
+    client.force_login(supervisor)
+    page = client.get("/review/", {"store": other_store.pk}).content.decode()
+    assert there.reference in page and here.reference not in page
+    page = client.get("/review/", {"sim_kind": "physical"}).content.decode()
+    assert here.reference in page and there.reference not in page
+
+
+def test_a_supervisor_of_another_store_gets_404(client, store, staff):
+    elsewhere = make_user(roles.SUPERVISOR, supervises=[])
+    registration = pending(store, staff)
+    client.force_login(elsewhere)
+    assert client.get(f"/review/{registration.reference}/").status_code == 404
+    response = client.post(
+        f"/review/{registration.reference}/decide/", decide_form(registration, outcome="approved")
+    )
+    assert response.status_code == 404
+    registration.refresh_from_db()
+    assert registration.status == "pending"
+
+
+def test_counter_staff_cannot_open_the_review_pages(client, store, staff):
+    registration = pending(store, staff)
+    client.force_login(staff)
+    assert client.get("/review/").status_code == 403
+    assert client.get(f"/review/{registration.reference}/").status_code == 403
+
+
+def test_the_record_shows_identity_masked_until_revealed_with_a_reason(
+    client, store, staff, supervisor
+):
+    registration = pending(store, staff)
+    client.force_login(supervisor)
+    page = client.get(f"/review/{registration.reference}/").content.decode()
+    assert "A123***(*)" in page
+    assert "A123456(3)" not in page and "Nathan Road" not in page and "91234567" not in page
+
+    before = AuditEvent.objects.filter(action="revealed").count()
+    response = client.post(
+        f"/review/{registration.reference}/reveal/",
+        {"field": "document_number", "reason": "Compare with the copy"},
+    )
+    assert "A123456(3)" in response.content.decode()
+    assert "Nathan Road" not in response.content.decode()
+    events = AuditEvent.objects.filter(action="revealed")
+    assert events.count() == before + 1
+    event = events.order_by("-seq").first()
+    assert event.reason == "Compare with the copy"
+    assert event.fields == ["document_number"]
+    assert event.registration_reference == registration.reference
+    assert "A123456" not in repr(event.details) + event.reason
+
+
+def test_a_reveal_without_a_reason_shows_nothing_and_records_nothing(
+    client, store, staff, supervisor
+):
+    registration = pending(store, staff)
+    client.force_login(supervisor)
+    before = AuditEvent.objects.filter(action="revealed").count()
+    response = client.post(
+        f"/review/{registration.reference}/reveal/", {"field": "address", "reason": ""}
+    )
+    assert response.status_code == 400
+    assert "Nathan Road" not in response.content.decode()
+    assert AuditEvent.objects.filter(action="revealed").count() == before
+
+
+def test_viewing_a_record_is_an_audit_event(client, store, staff, supervisor):
+    registration = pending(store, staff)
+    client.force_login(supervisor)
+    client.get(f"/review/{registration.reference}/")
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert (event.action, event.registration_reference) == ("viewed", registration.reference)
+
+
+def test_approval_is_one_decision_with_one_audit_event(client, store, staff, supervisor):
+    registration = pending(store, staff)
+    client.force_login(supervisor)
+    response = client.post(
+        f"/review/{registration.reference}/decide/",
+        decide_form(registration, outcome="approved", comment="All in order"),
+    )
+    assert response.status_code == 302
+    registration.refresh_from_db()
+    assert registration.status == "approved" and registration.reviewer == supervisor
+    events = AuditEvent.objects.filter(
+        action="approved", registration_reference=registration.reference
+    )
+    assert events.count() == 1
+    assert "All in order" not in repr(events.get().details)
+    assert registration.history.get().to_status == "approved"
+
+
+@pytest.mark.parametrize("outcome", ["rejected", "returned"])
+def test_reject_and_return_need_a_reason_code(client, store, staff, supervisor, outcome):
+    registration = pending(store, staff)
+    client.force_login(supervisor)
+    response = client.post(
+        f"/review/{registration.reference}/decide/",
+        decide_form(registration, outcome=outcome, comment="Blurred photo"),
+    )
+    assert response.status_code == 400
+    assert "Choose a reason" in response.content.decode()
+    registration.refresh_from_db()
+    assert registration.status == "pending"
+
+    client.post(
+        f"/review/{registration.reference}/decide/",
+        decide_form(
+            registration, outcome=outcome, reason_code="document_unreadable", comment="Blurred"
+        ),
+    )
+    registration.refresh_from_db()
+    assert registration.status == outcome
+    assert registration.reason_code == "document_unreadable"
+    assert registration.comment == "Blurred"
+    event = AuditEvent.objects.get(action=outcome)
+    assert event.reason == "document_unreadable"
+
+
+def test_four_eyes_nobody_decides_a_record_they_created_or_submitted(client, store, staff):
+    both = make_user(roles.COUNTER_STAFF, stores=[store])
+    both.groups.add(*make_user(roles.SUPERVISOR).groups.all())
+    both.supervised_stores.add(store)
+    own = pending(store, both)
+    client.force_login(both)
+    page = client.get(f"/review/{own.reference}/").content.decode()
+    assert "Four-eyes rule" in page and 'id="decision-form"' not in page
+    response = client.post(f"/review/{own.reference}/decide/", decide_form(own, outcome="approved"))
+    assert response.status_code == 400
+    own.refresh_from_db()
+    assert own.status == "pending"
+
+    submitted_by_them = pending(store, staff, submitted_by=both)
+    with pytest.raises(ValidationError, match="Four-eyes"):
+        services.registration_decide(
+            registration=submitted_by_them, reviewer=both, outcome="approved"
+        )
+
+
+def test_a_decision_on_a_stale_page_does_not_decide_a_newer_submission(store, staff, supervisor):
+    registration = pending(store, staff)
+    seen = registration.submitted_at
+    Registration.objects.filter(pk=registration.pk).update(
+        submitted_at=seen + timezone.timedelta(minutes=5)
+    )
+    with pytest.raises(services.DecisionConflict):
+        services.registration_decide(
+            registration=registration, reviewer=supervisor, outcome="approved", submitted_at=seen
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_supervisors_deciding_at_once_store_exactly_one_decision(store, staff):
+    first = make_user(roles.SUPERVISOR, supervises=[store])
+    second = make_user(roles.SUPERVISOR, supervises=[store])
+    registration = pending(store, staff)
+    barrier = threading.Barrier(2)
+    outcomes = {}
+
+    def decide(reviewer, outcome):
+        try:
+            barrier.wait()
+            services.registration_decide(
+                registration=Registration.objects.get(pk=registration.pk),
+                reviewer=reviewer,
+                outcome=outcome,
+                reason_code="" if outcome == "approved" else "document_unreadable",
+            )
+            outcomes[reviewer.pk] = "won"
+        except services.DecisionConflict:
+            outcomes[reviewer.pk] = "conflict"
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=decide, args=(first, "approved")),
+        threading.Thread(target=decide, args=(second, "returned")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == ["conflict", "won"]
+    registration.refresh_from_db()
+    winner = first if outcomes[first.pk] == "won" else second
+    assert registration.reviewer_id == winner.pk
+    assert registration.history.count() == 1
+    assert AuditEvent.objects.filter(action__in=["approved", "returned"]).count() == 1
+
+
+def test_a_pending_update_shows_old_against_new_masked_and_applies_only_on_approval(
+    client, store, staff, supervisor
+):
+    reviewer = make_user(roles.SUPERVISOR, supervises=[store])
+    registration = approved(store, staff, reviewer)
+    change = PendingChange.objects.create(
+        registration=registration,
+        kind=PendingChange.Kind.UPDATE,
+        changed_fields=["address", "contact_number"],
+        new_address="Flat 3B, 1 Queen's Road Central",
+        new_contact_number="+85298765432",
+        requested_by=staff,
+    )
+    client.force_login(supervisor)
+    page = client.get(f"/review/{registration.reference}/").content.decode()
+    assert "•••• 4567" in page and "•••• 5432" in page
+    assert "Queen" not in page
+    registration.customer.refresh_from_db()
+    assert registration.customer.address.startswith("Flat 12A")
+
+    client.post(f"/review/{registration.reference}/changes/{change.pk}/decide/", {"approve": "yes"})
+    registration.customer.refresh_from_db()
+    assert registration.customer.address == "Flat 3B, 1 Queen's Road Central"
+    assert registration.customer.contact_number == "+85298765432"
+    event = AuditEvent.objects.get(action="change_approved")
+    assert event.fields == ["address", "contact_number"]
+    assert "Queen" not in repr(event.details)
+
+
+def test_a_rejected_update_changes_nothing(client, store, staff, supervisor):
+    registration = approved(store, staff, supervisor)
+    change = PendingChange.objects.create(
+        registration=registration,
+        kind=PendingChange.Kind.UPDATE,
+        changed_fields=["address"],
+        new_address="Somewhere else",
+        requested_by=staff,
+    )
+    client.force_login(supervisor)
+    response = client.post(
+        f"/review/{registration.reference}/changes/{change.pk}/decide/", {"approve": "no"}
+    )
+    assert response.status_code == 400  # a reason is needed
+    client.post(
+        f"/review/{registration.reference}/changes/{change.pk}/decide/",
+        {"approve": "no", "reason_code": "document_mismatch"},
+    )
+    change.refresh_from_db()
+    registration.customer.refresh_from_db()
+    assert change.status == "rejected"
+    assert registration.customer.address.startswith("Flat 12A")
+
+
+def test_an_approved_termination_ends_the_registration(client, store, staff, supervisor):
+    registration = approved(store, staff, supervisor)
+    change = PendingChange.objects.create(
+        registration=registration,
+        kind=PendingChange.Kind.TERMINATION,
+        changed_fields=["status"],
+        termination_reason="Customer leaves Hong Kong",
+        requested_by=staff,
+    )
+    client.force_login(supervisor)
+    client.post(f"/review/{registration.reference}/changes/{change.pk}/decide/", {"approve": "yes"})
+    registration.refresh_from_db()
+    assert registration.status == "terminated" and registration.terminated_at is not None
+    assert AuditEvent.objects.filter(action="terminated").count() == 1
+
+
+def test_nobody_decides_a_change_they_asked_for(store, staff):
+    both = make_user(roles.SUPERVISOR, supervises=[store])
+    registration = approved(store, staff, both)
+    change = PendingChange.objects.create(
+        registration=registration,
+        kind=PendingChange.Kind.TERMINATION,
+        changed_fields=["status"],
+        requested_by=both,
+    )
+    with pytest.raises(ValidationError, match="Four-eyes"):
+        services.pending_change_decide(change=change, reviewer=both, approve=True)
+
+
+def test_the_dashboard_shows_counts_reasons_and_median_time(client, store, staff, supervisor):
+    for _ in range(2):
+        registration = pending(store, staff)
+        services.registration_decide(
+            registration=registration,
+            reviewer=supervisor,
+            outcome="returned",
+            reason_code="document_expired",
+        )
+    pending(store, staff)
+    client.force_login(supervisor)
+    page = client.get("/review/dashboard/").content.decode()
+    assert 'id="chart-daily"' in page and 'id="chart-reasons"' in page
+    assert "Document expired" in page
+    assert 'id="median"' in page
+
+
+def test_counter_sees_decisions_since_last_look(client, store, staff, supervisor):
+    registration = pending(store, staff)
+    services.registration_decide(
+        registration=registration,
+        reviewer=supervisor,
+        outcome="returned",
+        reason_code="materials_incomplete",
+    )
+    client.force_login(staff)
+    page = client.get("/").content.decode()
+    assert 'id="decided-since"' in page
+    assert registration.reference in page and "Materials incomplete" in page
+    client.post("/decisions/seen/")
+    page = client.get("/").content.decode()
+    assert 'id="decided-since"' not in page
+    # Still in the "to correct" list with its reason.
+    assert registration.reference in page and "Materials incomplete" in page
+
+
+def test_person_identity_values_never_reach_the_review_audit_events(store, staff, supervisor):
+    registration = pending(store, staff, customer=make_person(name_en="WONG Siu Fong"))
+    services.registration_decide(
+        registration=registration, reviewer=supervisor, outcome="approved", comment="WONG ok"
+    )
+    dump = repr(list(AuditEvent.objects.values()))
+    assert "WONG" not in dump
