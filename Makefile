@@ -59,8 +59,9 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 
 messages: $(VENV)/.installed
-	$(BIN)/python manage.py makemessages -l zh_Hant --no-obsolete
-	$(BIN)/python manage.py compilemessages -l zh_Hant
+	DJANGO_DEBUG=1 $(BIN)/python manage.py makemessages -l zh_Hant --no-obsolete \
+	  --ignore=.venv --ignore=tests --ignore=benchmarks --ignore=test-artifacts
+	DJANGO_DEBUG=1 $(BIN)/python manage.py compilemessages -l zh_Hant
 
 clean:
 	rm -rf $(VENV) var staticfiles

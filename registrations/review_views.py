@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
@@ -81,11 +81,11 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
 
 
 FIELD_LABELS = {
-    "document_number": _lazy("Document number"),
-    "date_of_birth": _lazy("Date of birth"),
-    "address": _lazy("Address"),
-    "contact_number": _lazy("Contact number"),
-    "email": _lazy("E-mail"),
+    "document_number": gettext_lazy("Document number"),
+    "date_of_birth": gettext_lazy("Date of birth"),
+    "address": gettext_lazy("Address"),
+    "contact_number": gettext_lazy("Contact number"),
+    "email": gettext_lazy("E-mail"),
 }
 
 

@@ -81,7 +81,13 @@ def counter_home_for(*, user: User) -> dict:
     mine = Registration.objects.filter(store__in=user.stores.all())
     by_status = dict(mine.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
     recent = mine.select_related("store", "created_by").only(
-        "reference", "status", "step", "updated_at", "store__code", "created_by__username"
+        "reference",
+        "status",
+        "step",
+        "reason_code",
+        "updated_at",
+        "store__code",
+        "created_by__username",
     )
     return {
         "stores": list(user.stores.all()),

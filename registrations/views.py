@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -112,10 +112,10 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 STEP_URLS = {1: "counter-materials", 2: "counter-channel", 3: "counter-identity"}
 STEP_LABELS = {
-    1: _lazy("Materials"),
-    2: _lazy("Channel"),
-    3: _lazy("Identity and declaration"),
-    4: _lazy("Status and receipt"),
+    1: gettext_lazy("Materials"),
+    2: gettext_lazy("Channel"),
+    3: gettext_lazy("Identity and declaration"),
+    4: gettext_lazy("Status and receipt"),
 }
 
 
@@ -647,7 +647,7 @@ class _ChangeRequestView(CounterMixin, View):
 class UpdateRequestView(_ChangeRequestView):
     template_name = "registrations/registration_update.html"
     form_class = UpdateForm
-    success_message = _lazy("Update of information recorded for review.")
+    success_message = gettext_lazy("Update of information recorded for review.")
 
     def save(self, registration, form, origin):
         data = form.cleaned_data
@@ -670,7 +670,7 @@ class UpdateRequestView(_ChangeRequestView):
 class TerminationRequestView(_ChangeRequestView):
     template_name = "registrations/registration_terminate.html"
     form_class = TerminationForm
-    success_message = _lazy("Termination recorded for review.")
+    success_message = gettext_lazy("Termination recorded for review.")
 
     def save(self, registration, form, origin):
         services.registration_request_termination(

@@ -109,3 +109,33 @@ def test_the_login_page_switches_to_traditional_chinese(client, db):
 def test_pages_for_signed_in_staff_are_never_cached(client, staff):
     client.force_login(staff)
     assert "no-store" in client.get("/")["Cache-Control"]
+
+
+def test_the_counter_home_runs_a_constant_number_of_queries(client, store, staff, supervisor):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from tests.factories import make_registration
+
+    def returned_record():
+        make_registration(
+            store=store,
+            created_by=staff,
+            status="returned",
+            reviewer=supervisor,
+            decided_at=timezone.now(),
+            reason_code="document_unreadable",
+        )
+
+    client.force_login(staff)
+    returned_record()
+    client.get("/")
+    with CaptureQueriesContext(connection) as few:
+        client.get("/")
+    for _ in range(12):
+        returned_record()
+    with CaptureQueriesContext(connection) as many:
+        page = client.get("/").content.decode()
+    assert len(many) == len(few)
+    assert "Document unreadable" in page

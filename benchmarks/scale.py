@@ -1,0 +1,334 @@
+"""Operator-scale benchmark: seed a database with many registrations and audit events, then
+measure the main pages (SQL queries and wall time per request) and show the query plans.
+
+Usage (a database of its own; it is filled with synthetic data):
+
+    DATABASE_URL=postgres://simreg:simreg@127.0.0.1:5432/simreg_bench \\
+        .venv/bin/python benchmarks/scale.py --registrations 1000000 --events 1000000
+
+Run it again with --skip-seed to measure only. Figures are printed, not asserted: timings
+belong here, not in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simreg.settings")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+
+# Measured in-process with the test client: static URLs need no collected manifest.
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+from datetime import timedelta  # noqa: E402
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, reset_queries, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from registrations import roles  # noqa: E402
+from registrations.audit import GENESIS_HASH, event_hash  # noqa: E402
+from registrations.crypto import blind_index, encrypt_text  # noqa: E402
+from registrations.models import (  # noqa: E402
+    REFERENCE_ALPHABET,
+    REFERENCE_LENGTH,
+    AuditEvent,
+    Person,
+    Registration,
+    Store,
+    User,
+)
+from registrations.services import user_create_or_update  # noqa: E402
+from registrations.validators import hkid_check_digit  # noqa: E402
+
+LETTERS = "ABCDEFGHJKLMNPRSTVWXYZ"
+BATCH = 5000
+
+
+def hkid(n: int) -> str:
+    prefix = LETTERS[n % len(LETTERS)]
+    digits = f"{n // len(LETTERS) % 1_000_000:06d}"
+    return prefix + digits + hkid_check_digit(prefix, digits)
+
+
+def reference(n: int) -> str:
+    """A reference in the printed format, unique per n (base 31 over the reference alphabet)."""
+    symbols = []
+    for _ in range(REFERENCE_LENGTH):
+        n, digit = divmod(n, len(REFERENCE_ALPHABET))
+        symbols.append(REFERENCE_ALPHABET[digit])
+    body = "".join(reversed(symbols))
+    return f"{body[:5]}-{body[5:]}"
+
+
+def luhn(body: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str((10 - total % 10) % 10)
+
+
+def seed(registrations: int, events: int, stores: int) -> None:
+    rng = random.Random(7)
+    store_rows = [
+        Store.objects.get_or_create(code=f"B{i:03d}", defaults={"name": f"Bench store {i}"})[0]
+        for i in range(stores)
+    ]
+    staff = user_create_or_update(
+        username="bench.counter",
+        password="bench-password-1",
+        roles=[roles.COUNTER_STAFF],
+        stores=store_rows[:1],
+    )
+    user_create_or_update(
+        username="bench.supervisor",
+        password="bench-password-1",
+        roles=[roles.SUPERVISOR],
+        supervised_stores=store_rows[:5],
+    )
+    user_create_or_update(
+        username="bench.compliance", password="bench-password-1", roles=[roles.COMPLIANCE_ADMIN]
+    )
+    # The same ciphertexts serve every synthetic person except the document number, whose
+    # blind index must differ; the data only has to have the right shape and size.
+    shared = {
+        "name_en": encrypt_text("BENCH Person"),
+        "name_zh": encrypt_text("測試人"),
+        "date_of_birth": encrypt_text("1980-01-01"),
+        "address": encrypt_text("1 Bench Road, Hong Kong"),
+        "contact_number": encrypt_text("+85291234567"),
+        "email": encrypt_text("bench@example.com"),
+    }
+    empty_comment = encrypt_text("")
+    now = timezone.now()
+    statuses = (
+        ["approved"] * 90 + ["pending"] * 4 + ["draft"] * 2 + ["terminated"] * 3 + ["returned"]
+    )
+    start = Person.objects.count()
+    t0 = time.perf_counter()
+    with connection.cursor() as cursor:
+        for first in range(start, registrations, BATCH):
+            rows = range(first, min(first + BATCH, registrations))
+            person_values, reg_values = [], []
+            for n in rows:
+                number = hkid(n)
+                person_values.append(
+                    (
+                        "individual",
+                        "hkid",
+                        encrypt_text(number),
+                        blind_index("hkid", number),
+                        *shared.values(),
+                        "HK",
+                    )
+                )
+            with transaction.atomic():
+                cursor.executemany(
+                    "INSERT INTO registrations_person (kind, document_type, document_number, "
+                    "document_index, name_en, name_zh, date_of_birth, address, contact_number, "
+                    "email, nationality) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    person_values,
+                )
+                cursor.execute(
+                    "SELECT id FROM registrations_person ORDER BY id DESC LIMIT %s", [len(rows)]
+                )
+                person_ids = sorted(r[0] for r in cursor.fetchall())
+                for n, person_id in zip(rows, person_ids, strict=True):
+                    status = rng.choice(statuses)
+                    submitted = now - timedelta(minutes=rng.randint(1, 60 * 24 * 400))
+                    decided = status in {"approved", "terminated", "returned"}
+                    reg_values.append(
+                        (
+                            reference(n),
+                            store_rows[n % stores].pk,
+                            staff.pk,
+                            status,
+                            3,
+                            person_id,
+                            True,
+                            "physical",
+                            luhn(f"898520{n:012d}"),
+                            "",
+                            f"+8529{n:07d}"[:12],
+                            "prepaid" if n % 3 else "service_plan",
+                            "counter",
+                            "",
+                            True,
+                            staff.pk if status != "draft" else None,
+                            submitted if status != "draft" else None,
+                            staff.pk if decided else None,
+                            submitted + timedelta(hours=3) if decided else None,
+                            "other" if status == "returned" else "",
+                            empty_comment,
+                            submitted + timedelta(days=30) if status == "terminated" else None,
+                            submitted,
+                            submitted,
+                        )
+                    )
+                cursor.executemany(
+                    "INSERT INTO registrations_registration (reference, store_id, created_by_id, "
+                    "status, step, customer_id, original_sighted, sim_kind, iccid, eid, msisdn, "
+                    "plan, channel, online_reference, declaration_accepted, submitted_by_id, "
+                    "submitted_at, reviewer_id, decided_at, reason_code, comment, terminated_at, "
+                    "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    reg_values,
+                )
+            done = rows.stop
+            if done % 100_000 == 0 or done == registrations:
+                print(f"  registrations: {done:>9,} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+    seq, prev = (last["seq"], last["hash"]) if last else (0, GENESIS_HASH)
+    t0 = time.perf_counter()
+    while seq < events:
+        batch = []
+        for _ in range(min(BATCH, events - seq)):
+            seq += 1
+            event = AuditEvent(
+                seq=seq,
+                at=now - timedelta(seconds=events - seq),
+                actor=staff,
+                actor_username=staff.username,
+                action="viewed",
+                registration_reference=reference(seq % max(registrations, 1)),
+                store_code=store_rows[seq % stores].code,
+                ip="10.0.0.1",
+                user_agent="bench",
+                reason="",
+                fields=[],
+                details={},
+                prev_hash=prev,
+            )
+            event.hash = event_hash(event)
+            prev = event.hash
+            batch.append(event)
+        AuditEvent.objects.bulk_create(batch, batch_size=BATCH)
+        if seq % 100_000 == 0 or seq == events:
+            print(f"  audit events: {seq:>9,} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE")
+
+
+def measure(client: Client, label: str, method: str, path: str, data=None, runs: int = 7) -> None:
+    timings, queries = [], 0
+    for _ in range(runs):
+        reset_queries()
+        with CaptureQueriesContext(connection) as captured:
+            t0 = time.perf_counter()
+            response = getattr(client, method)(path, data or {})
+            timings.append((time.perf_counter() - t0) * 1000)
+        queries = len(captured)
+        assert response.status_code in {200, 302}, (label, response.status_code)
+    print(
+        f"  {label:<44} {response.status_code}  queries={queries:>3}  "
+        f"median={statistics.median(timings):7.1f} ms  max={max(timings):7.1f} ms"
+    )
+
+
+def explain(sql: str, params: list) -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF, SUMMARY ON) " + sql, params)
+        plan = [row[0] for row in cursor.fetchall()]
+    print("    " + "\n    ".join(line for line in plan if line.strip()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--registrations", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--stores", type=int, default=50)
+    parser.add_argument("--skip-seed", action="store_true")
+    args = parser.parse_args()
+
+    call_command("migrate", verbosity=0)
+    if not args.skip_seed:
+        print(f"Seeding {args.registrations:,} registrations, {args.events:,} audit events")
+        seed(args.registrations, args.events, args.stores)
+    print(
+        f"Database: {connection.vendor}; registrations={Registration.objects.count():,}; "
+        f"audit events={AuditEvent.objects.count():,}"
+    )
+    client = Client()
+    sample = hkid(args.registrations // 2)
+
+    client.force_login(User.objects.get(username="bench.counter"))
+    measure(client, "counter home", "get", "/")
+    measure(
+        client,
+        "find by document number (POST)",
+        "post",
+        "/counter/find/",
+        {"by": "document", "document_type": "hkid", "document_number": sample},
+    )
+    client.force_login(User.objects.get(username="bench.supervisor"))
+    measure(client, "supervisor home", "get", "/")
+    measure(client, "review queue, page 1", "get", "/review/")
+    measure(client, "review queue, page 40", "get", "/review/?page=40")
+    measure(client, "review queue, filtered (store, eSIM)", "get", "/review/?sim_kind=esim")
+    measure(client, "dashboard", "get", "/review/dashboard/")
+    supervisor = User.objects.get(username="bench.supervisor")
+    pending = (
+        Registration.objects.filter(status="pending", store__in=supervisor.supervised_stores.all())
+        .values_list("reference", flat=True)
+        .first()
+    )
+    measure(client, "review detail", "get", f"/review/{pending}/")
+    client.force_login(User.objects.get(username="bench.compliance"))
+    measure(client, "audit log, newest page", "get", "/compliance/audit/")
+    measure(client, "audit log, filtered by action", "get", "/compliance/audit/?action=viewed")
+    measure(
+        client,
+        "audit log, filtered by record",
+        "get",
+        f"/compliance/audit/?reference={reference(args.registrations // 3)}",
+    )
+
+    print("\nQuery plans (PostgreSQL):")
+    print("  blind-index look-up:")
+    explain(
+        "SELECT r.id FROM registrations_registration r JOIN registrations_person p "
+        "ON p.id = r.customer_id WHERE p.document_type = %s AND p.document_index = %s",
+        ["hkid", blind_index("hkid", sample)],
+    )
+    print("  per-person limit count candidates:")
+    explain(
+        "SELECT r.id FROM registrations_registration r JOIN registrations_person p "
+        "ON p.id = r.customer_id WHERE r.status IN ('pending','returned','approved') "
+        "AND r.plan = 'prepaid' AND p.document_type = %s AND p.document_index = %s",
+        ["hkid", blind_index("hkid", sample)],
+    )
+    print("  review queue page:")
+    explain(
+        "SELECT id FROM registrations_registration WHERE status = 'pending' AND store_id IN "
+        "(SELECT store_id FROM registrations_user_supervised_stores WHERE user_id = %s) "
+        "ORDER BY submitted_at, id LIMIT 25",
+        [User.objects.get(username="bench.supervisor").pk],
+    )
+
+
+if __name__ == "__main__":
+    main()
