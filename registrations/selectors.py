@@ -420,3 +420,16 @@ def review_dashboard_for(*, user: User, days: int = 30) -> dict:
         "decided": len(durations),
         "days": days,
     }
+
+
+# Retention ---------------------------------------------------------------------------------------
+
+
+def registrations_past_retention(*, now: datetime.datetime) -> QuerySet[Registration]:
+    """Terminated registrations kept longer than the policy requires, not yet purged."""
+    keep_until = now - current_policy().retention_after_termination
+    return Registration.objects.filter(
+        status=Registration.Status.TERMINATED,
+        terminated_at__lt=keep_until,
+        purged_at__isnull=True,
+    )

@@ -1308,3 +1308,72 @@ def identity_reveal(
 @transaction.atomic
 def decisions_mark_seen(*, user: User) -> None:
     User.objects.filter(pk=user.pk).update(decisions_seen_at=timezone.now())
+
+
+# Retention ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def registration_purge_identity(
+    *, registration: Registration, now: datetime.datetime, origin: Origin = COMMAND_LINE
+) -> None:
+    """Remove a terminated registration's identity data once the policy no longer keeps it.
+
+    The row stays, marked purged, with what the audit needs: reference, store, SIM, plan,
+    statuses and times. People (with their blind indexes), free-text comments, the values of
+    pending changes and the encrypted document files go.
+    """
+    registration = Registration.objects.select_for_update().get(pk=registration.pk)
+    if registration.status != Registration.Status.TERMINATED or registration.purged_at:
+        return
+    people = [pk for pk in (registration.customer_id, registration.representative_id) if pk]
+    copies = list(registration.documents.filter(purged_at__isnull=True))
+    Registration.objects.filter(pk=registration.pk).update(
+        customer=None, representative=None, comment="", purged_at=now, updated_at=now
+    )
+    Person.objects.filter(pk__in=people).delete()
+    registration.history.update(comment="")
+    registration.changes.update(
+        new_address="",
+        new_contact_number="",
+        new_email="",
+        new_document_number="",
+        termination_reason="",
+        comment="",
+        new_document_copy=None,
+    )
+    registration.documents.filter(pk__in=[c.pk for c in copies]).update(purged_at=now)
+    transaction.on_commit(functools.partial(_delete_files, [c.stored_name for c in copies]))
+    audit_record(
+        actor=None,
+        action=AuditEvent.Action.PURGED,
+        origin=origin,
+        registration=registration,
+        fields=[
+            "address",
+            "comment",
+            "contact_number",
+            "date_of_birth",
+            "document_copy",
+            "document_number",
+            "email",
+            "name_en",
+            "name_zh",
+        ],
+        details={
+            "reason": "retention",
+            "terminated_at": registration.terminated_at.isoformat(),
+            "policy": current_policy().code,
+            "document_copies": len(copies),
+        },
+    )
+
+
+def registrations_purge_expired(*, now: datetime.datetime | None = None) -> int:
+    """Purge every registration past retention, one transaction each; return how many."""
+    now = now or timezone.now()
+    count = 0
+    for registration in selectors.registrations_past_retention(now=now).only("pk").iterator():
+        registration_purge_identity(registration=registration, now=now)
+        count += 1
+    return count

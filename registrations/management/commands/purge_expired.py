@@ -23,7 +23,8 @@ class Purge:
 
 class Command(BaseCommand):
     help = (
-        "Delete stale drafts (older than the policy's draft age) with their people and "
+        "Purge the identity data of registrations terminated longer ago than the policy keeps "
+        "them (the rows stay, marked purged), delete stale drafts with their people and "
         "encrypted copies, and stored files that no record names. --dry-run only counts."
     )
 
@@ -36,6 +37,14 @@ class Command(BaseCommand):
         now = timezone.now()
         policy = current_policy()
         return [
+            Purge(
+                label=(
+                    "identity data of registrations terminated more than "
+                    f"{policy.retention_after_termination.days} days ago ({policy.code} policy)"
+                ),
+                count=lambda: selectors.registrations_past_retention(now=now).count(),
+                run=lambda: services.registrations_purge_expired(now=now),
+            ),
             Purge(
                 label=f"stale drafts (untouched for more than {policy.draft_max_age.days} days)",
                 count=lambda: selectors.drafts_stale(now=now).count(),
@@ -55,4 +64,4 @@ class Command(BaseCommand):
             if dry_run:
                 self.stdout.write(f"{purge.label}: {purge.count()} would be deleted (dry run)")
             else:
-                self.stdout.write(f"{purge.label}: {purge.run()} deleted")
+                self.stdout.write(f"{purge.label}: {purge.run()} purged")

@@ -1,0 +1,129 @@
+"""Retention: identity data of terminated registrations is purged when the policy allows."""
+
+import datetime
+import io
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from registrations import documents
+from registrations.audit import audit_chain_verify
+from registrations.models import AuditEvent, DocumentCopy, Person, Registration, StatusChange
+from tests.factories import make_registration
+
+pytestmark = pytest.mark.django_db
+
+
+def terminated(store, staff, supervisor, *, days_ago: int) -> Registration:
+    when = timezone.now() - datetime.timedelta(days=days_ago)
+    registration = make_registration(
+        store=store,
+        created_by=staff,
+        status="terminated",
+        reviewer=supervisor,
+        decided_at=when - datetime.timedelta(days=30),
+        terminated_at=when,
+        comment="Customer CHAN asked to end it",
+    )
+    StatusChange.objects.create(
+        registration=registration,
+        from_status="approved",
+        to_status="terminated",
+        actor=supervisor,
+        comment="CHAN leaves",
+    )
+    return registration
+
+
+@pytest.fixture
+def private_storage(settings, tmp_path):
+    settings.PRIVATE_STORAGE_ROOT = tmp_path
+    return tmp_path
+
+
+def with_copy(registration, staff) -> DocumentCopy:
+    return DocumentCopy.objects.create(
+        registration=registration,
+        kind=DocumentCopy.Kind.IDENTITY,
+        stored_name=documents.write_encrypted(b"%PDF-1.4 copy of an identity card"),
+        content_type="application/pdf",
+        size=33,
+        uploaded_by=staff,
+    )
+
+
+def test_hong_kong_keeps_12_months_after_termination_then_purges(
+    store, staff, supervisor, private_storage, django_capture_on_commit_callbacks
+):
+    old = terminated(store, staff, supervisor, days_ago=400)
+    recent = terminated(store, staff, supervisor, days_ago=300)
+    copy = with_copy(old, staff)
+    active = make_registration(
+        store=store,
+        created_by=staff,
+        status="approved",
+        reviewer=supervisor,
+        decided_at=timezone.now() - datetime.timedelta(days=900),
+    )
+    customer_pk = old.customer_id
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("purge_expired", stdout=out)
+    assert "terminated more than 365 days ago (hk policy): 1 purged" in out.getvalue()
+
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.purged_at is not None and old.customer_id is None and old.comment == ""
+    assert not Person.objects.filter(pk=customer_pk).exists()
+    assert old.history.get().comment == ""
+    assert not documents.stored_path(copy.stored_name).exists()
+    assert DocumentCopy.objects.get(pk=copy.pk).purged_at is not None
+    # What the audit needs stays.
+    assert (old.reference, old.status, old.iccid) == (old.reference, "terminated", old.iccid)
+    assert recent.purged_at is None and recent.customer is not None
+    assert Registration.objects.get(pk=active.pk).customer is not None
+
+    event = AuditEvent.objects.get(action="purged", registration_reference=old.reference)
+    assert event.details["reason"] == "retention"
+    assert "document_number" in event.fields
+    assert audit_chain_verify().ok
+
+
+def test_the_philippines_keeps_10_years(store, staff, supervisor, settings, private_storage):
+    settings.SIMREG_POLICY = "ph"
+    kept = terminated(store, staff, supervisor, days_ago=400)
+    gone = terminated(store, staff, supervisor, days_ago=3660)
+    call_command("purge_expired", stdout=io.StringIO())
+    kept.refresh_from_db()
+    gone.refresh_from_db()
+    assert kept.purged_at is None
+    assert gone.purged_at is not None
+
+
+def test_dry_run_counts_and_changes_nothing(store, staff, supervisor, private_storage):
+    old = terminated(store, staff, supervisor, days_ago=400)
+    before = AuditEvent.objects.count()
+    out = io.StringIO()
+    call_command("purge_expired", "--dry-run", stdout=out)
+    assert "1 would be deleted (dry run)" in out.getvalue()
+    old.refresh_from_db()
+    assert old.purged_at is None and old.customer is not None
+    assert AuditEvent.objects.count() == before
+
+
+def test_a_purged_record_still_opens_without_identity(
+    client, store, staff, supervisor, private_storage
+):
+    old = terminated(store, staff, supervisor, days_ago=400)
+    call_command("purge_expired", stdout=io.StringIO())
+    client.force_login(supervisor)
+    page = client.get(f"/review/{old.reference}/")
+    assert page.status_code == 200
+    assert "purged" in page.content.decode()
+    client.force_login(staff)
+    for path in (f"/counter/{old.reference}/", f"/counter/{old.reference}/receipt/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "CHAN" not in response.content.decode()
