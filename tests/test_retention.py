@@ -107,7 +107,7 @@ def test_dry_run_counts_and_changes_nothing(store, staff, supervisor, private_st
     before = AuditEvent.objects.count()
     out = io.StringIO()
     call_command("purge_expired", "--dry-run", stdout=out)
-    assert "1 would be deleted (dry run)" in out.getvalue()
+    assert "365 days ago (hk policy): 1 would be purged (dry run)" in out.getvalue()
     old.refresh_from_db()
     assert old.purged_at is None and old.customer is not None
     assert AuditEvent.objects.count() == before

@@ -19,6 +19,7 @@ class Purge:
     label: str
     count: Callable[[], int]
     run: Callable[[], int]
+    done: str = "deleted"
 
 
 class Command(BaseCommand):
@@ -44,6 +45,7 @@ class Command(BaseCommand):
                 ),
                 count=lambda: selectors.registrations_past_retention(now=now).count(),
                 run=lambda: services.registrations_purge_expired(now=now),
+                done="purged",
             ),
             Purge(
                 label=f"stale drafts (untouched for more than {policy.draft_max_age.days} days)",
@@ -62,6 +64,6 @@ class Command(BaseCommand):
     def handle(self, *args, dry_run: bool = False, **options):
         for purge in self.purges():
             if dry_run:
-                self.stdout.write(f"{purge.label}: {purge.count()} would be deleted (dry run)")
+                self.stdout.write(f"{purge.label}: {purge.count()} would be {purge.done} (dry run)")
             else:
-                self.stdout.write(f"{purge.label}: {purge.run()} purged")
+                self.stdout.write(f"{purge.label}: {purge.run()} {purge.done}")
