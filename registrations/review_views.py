@@ -278,6 +278,14 @@ def decide_change(request: HttpRequest, reference: str, change_id: int) -> HttpR
     return render(request, "registrations/review_detail.html", context, status=400)
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 3600:
+        return _("%(minutes)d min") % {"minutes": round(seconds / 60)}
+    return _("%(hours).1f h") % {"hours": seconds / 3600}
+
+
 class DashboardView(RoleRequiredMixin, TemplateView):
     required_permission = roles.REVIEW
     template_name = "registrations/review_dashboard.html"
@@ -317,7 +325,5 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             "reasons": reasons,
             "reasons_height": max(len(reasons) * 28, 28),
             "statuses": statuses,
-            "median_hours": _("%(hours).1f h") % {"hours": data["median_seconds"] / 3600}
-            if data["median_seconds"] is not None
-            else "",
+            "median_hours": _duration(data["median_seconds"]),
         }
