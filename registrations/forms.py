@@ -6,14 +6,19 @@ against the database and the policy before they save anything.
 
 from __future__ import annotations
 
+import math
+
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from registrations import documents, services
+from registrations import documents, selectors, services
+from registrations.audit import Origin
 from registrations.models import (
     DocumentCopy,
     DocumentType,
@@ -753,3 +758,27 @@ class RevealForm(forms.Form):
         max_length=200,
         help_text=_("Recorded in the audit log. Do not type personal data here."),
     )
+
+
+# Sign-in -----------------------------------------------------------------------------------------
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, refusing a user name while it is locked after failed attempts."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username:
+            until = selectors.sign_in_locked_until(username=username, now=timezone.now())
+            if until is not None:
+                services.sign_in_refused(username=username, origin=Origin.of(self.request))
+                minutes = max(1, math.ceil((until - timezone.now()).total_seconds() / 60))
+                raise ValidationError(
+                    _(
+                        "Too many failed sign-ins for this user name. Try again in "
+                        "%(minutes)d minutes, or ask an administrator to reset the password."
+                    ),
+                    code="locked",
+                    params={"minutes": minutes},
+                )
+        return super().clean()

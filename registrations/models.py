@@ -473,6 +473,7 @@ class AuditEvent(models.Model):
             models.Index(fields=["action", "at"], name="audit_action_idx"),
             models.Index(fields=["store_code", "at"], name="audit_store_idx"),
             models.Index(fields=["registration_reference", "at"], name="audit_record_idx"),
+            models.Index(fields=["actor_username", "action", "at"], name="audit_sign_in_idx"),
         ]
 
     def __str__(self) -> str:

@@ -433,3 +433,27 @@ def registrations_past_retention(*, now: datetime.datetime) -> QuerySet[Registra
         terminated_at__lt=keep_until,
         purged_at__isnull=True,
     )
+
+
+# Sign-in ---------------------------------------------------------------------------------------
+
+
+def sign_in_locked_until(*, username: str, now: datetime.datetime) -> datetime.datetime | None:
+    """When the lock on this user name ends, if too many sign-ins failed recently."""
+    from django.conf import settings
+
+    window = datetime.timedelta(minutes=settings.SIGN_IN_LOCK_MINUTES)
+    events = AuditEvent.objects.filter(actor_username=username, at__gte=now - window)
+    last_success = (
+        events.filter(action=AuditEvent.Action.LOGIN).order_by("-at").values_list("at", flat=True)
+    ).first()
+    # Attempts refused while locked do not count, or the lock would never end.
+    failures = events.filter(action=AuditEvent.Action.LOGIN_FAILED).exclude(reason="locked")
+    if last_success is not None:
+        failures = failures.filter(at__gt=last_success)
+    recent = list(
+        failures.order_by("-at").values_list("at", flat=True)[: settings.SIGN_IN_MAX_FAILURES]
+    )
+    if len(recent) < settings.SIGN_IN_MAX_FAILURES:
+        return None
+    return recent[-1] + window

@@ -1377,3 +1377,17 @@ def registrations_purge_expired(*, now: datetime.datetime | None = None) -> int:
         registration_purge_identity(registration=registration, now=now)
         count += 1
     return count
+
+
+# Sign-in -----------------------------------------------------------------------------------------
+
+
+def sign_in_refused(*, username: str, origin: Origin = COMMAND_LINE) -> None:
+    """A sign-in refused because the user name is locked: a failed sign-in, marked as such."""
+    audit_record(
+        actor=User.objects.filter(username=username).first(),
+        actor_username=username[:150],
+        action=AuditEvent.Action.LOGIN_FAILED,
+        origin=origin,
+        reason="locked",
+    )

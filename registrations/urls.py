@@ -4,6 +4,7 @@ from django.urls import path, register_converter
 from django.views.i18n import set_language
 
 from registrations import views
+from registrations.forms import SignInForm
 from registrations.models import REFERENCE_ALPHABET
 
 
@@ -24,9 +25,12 @@ register_converter(ReferenceConverter, "reference")
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon),
     path(
         "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            authentication_form=SignInForm, redirect_authenticated_user=True
+        ),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

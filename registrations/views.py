@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, connection
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
@@ -90,6 +91,13 @@ def decisions_seen(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     services.decisions_mark_seen(user=request.user)
     return redirect("home")
+
+
+@login_not_required
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico, even when showing a document copy."""
+    return redirect(static("registrations/favicon.svg"), permanent=True)
 
 
 @login_not_required
@@ -550,6 +558,11 @@ class DocumentView(RoleRequiredMixin, View):
         )
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "no-store"
+        # The browser's own image and PDF viewers style the page inline; nothing else may run.
+        response["Content-Security-Policy"] = (
+            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; object-src 'self'; "
+            "frame-ancestors 'none'"
+        )
         return response
 
     def render(self, document: DocumentCopy, form: DocumentViewForm) -> HttpResponse:

@@ -139,3 +139,50 @@ def test_the_counter_home_runs_a_constant_number_of_queries(client, store, staff
         page = client.get("/").content.decode()
     assert len(many) == len(few)
     assert "Document unreadable" in page
+
+
+def test_repeated_failed_sign_ins_lock_the_user_name_not_the_store(client, staff, settings):
+    settings.SIGN_IN_MAX_FAILURES = 3
+    for _ in range(3):
+        client.post("/login/", {"username": "counter", "password": "wrong"}, REMOTE_ADDR="10.0.0.9")
+    response = client.post(
+        "/login/",
+        {"username": "counter", "password": "correct horse battery staple"},
+        REMOTE_ADDR="10.0.0.9",
+    )
+    assert "Too many failed sign-ins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    refused = AuditEvent.objects.filter(action="login_failed", reason="locked")
+    assert refused.count() == 1
+
+    # A colleague at the same counter (same address) still signs in.
+    colleague = make_user(None, username="colleague")
+    assert colleague.pk
+    other = client.post(
+        "/login/",
+        {"username": "colleague", "password": "correct horse battery staple"},
+        REMOTE_ADDR="10.0.0.9",
+    )
+    assert other.status_code == 302
+
+
+def test_the_lock_ends_by_itself(client, staff, settings):
+    from django.utils import timezone
+
+    from registrations import selectors
+
+    settings.SIGN_IN_MAX_FAILURES = 2
+    settings.SIGN_IN_LOCK_MINUTES = 15
+    for _ in range(2):
+        client.post("/login/", {"username": "counter", "password": "wrong"})
+    now = timezone.now()
+    assert selectors.sign_in_locked_until(username="counter", now=now) is not None
+    later = now + timezone.timedelta(minutes=16)
+    assert selectors.sign_in_locked_until(username="counter", now=later) is None
+
+
+def test_pages_carry_a_strict_content_security_policy(client, staff):
+    client.force_login(staff)
+    policy = client.get("/")["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy

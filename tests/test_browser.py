@@ -148,9 +148,7 @@ def test_counter_walks_through_the_four_steps_and_prints_the_receipt(
     page.screenshot(path=ARTIFACTS / f"receipt-{language}.png", full_page=True)
     assert not page.is_visible("nav.navbar")  # print CSS hides the navigation
 
-    assert AuditEvent.objects.filter(
-        action="submitted", registration_reference=reference
-    ).exists()
+    assert AuditEvent.objects.filter(action="submitted", registration_reference=reference).exists()
     assert AuditEvent.objects.filter(
         action="receipt_viewed", registration_reference=reference
     ).exists()
