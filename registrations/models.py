@@ -210,6 +210,9 @@ class Registration(models.Model):
             models.Index(fields=["status", "terminated_at"], name="reg_retention_idx"),
             models.Index(fields=["iccid"], name="reg_iccid_idx"),
             models.Index(fields=["eid"], name="reg_eid_idx"),
+            # Counter feedback (decisions on my submissions) and the dashboard's 30 days.
+            models.Index(fields=["submitted_by", "decided_at"], name="reg_feedback_idx"),
+            models.Index(fields=["store", "decided_at"], name="reg_decided_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -289,6 +292,7 @@ class StatusChange(models.Model):
         ordering = ["at", "pk"]
         verbose_name = _("status change")
         verbose_name_plural = _("status changes")
+        indexes = [models.Index(fields=["to_status", "at"], name="history_dashboard_idx")]
 
     def __str__(self) -> str:
         return f"{self.from_status} → {self.to_status}"

@@ -79,7 +79,7 @@ def person_active_sim_count(*, document_type: str, document_number: str, plan: s
 def counter_home_for(*, user: User) -> dict:
     """The counter's home: its stores' drafts to resume and records returned for correction."""
     mine = Registration.objects.filter(store__in=user.stores.all())
-    by_status = dict(mine.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    by_status = dict(mine.values_list("status").annotate(n=Count("*")).values_list("status", "n"))
     recent = mine.select_related("store", "created_by").only(
         "reference",
         "status",
@@ -103,14 +103,19 @@ def counter_home_for(*, user: User) -> dict:
 
 def review_home_for(*, user: User) -> dict:
     """The supervisor's home: how much waits for review in each supervised store."""
-    stores = user.supervised_stores.annotate(
-        pending=Count("registrations", filter=Q(registrations__status=Registration.Status.PENDING)),
-        oldest=Min(
-            "registrations__submitted_at",
-            filter=Q(registrations__status=Registration.Status.PENDING),
-        ),
-    ).order_by("code")
-    stores = list(stores)
+    # Aggregated from the pending rows only, which the (store, status, submitted_at) index holds.
+    waiting = {
+        row["store"]: row
+        for row in Registration.objects.filter(
+            status=Registration.Status.PENDING, store__in=user.supervised_stores.all()
+        )
+        .values("store")
+        .annotate(pending=Count("*"), oldest=Min("submitted_at"))
+    }
+    stores = list(user.supervised_stores.order_by("code"))
+    for store in stores:
+        store.pending = waiting.get(store.pk, {}).get("pending", 0)
+        store.oldest = waiting.get(store.pk, {}).get("oldest")
     return {"stores": stores, "pending": sum(s.pending for s in stores)}
 
 
@@ -380,7 +385,7 @@ def review_dashboard_for(*, user: User, days: int = 30) -> dict:
     by_status = dict(
         Registration.objects.filter(store__in=stores)
         .values_list("status")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .values_list("status", "n")
     )
     history = StatusChange.objects.filter(registration__store__in=stores, at__gte=since)
