@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from registrations.audit import FIELD_NAME, Origin, audit_record
+from registrations.forms import AdminSignInForm
 from registrations.models import AuditEvent, Store, User
 
 
@@ -173,3 +174,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         if term.isdigit():
             match |= Q(seq=int(term))
         return queryset.filter(match), False
+
+
+# The admin's sign-in page protects the superusers: the same lock as the app's sign-in.
+admin.site.login_form = AdminSignInForm

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -39,6 +40,9 @@ class Origin:
         if request is None:
             return cls()
         ip = request.META.get("REMOTE_ADDR") or None
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if getattr(settings, "CLIENT_IP_FROM_FORWARDED_FOR", False) and forwarded:
+            ip = forwarded.split(",")[-1].strip()
         try:
             ip = ipaddress.ip_address(ip).compressed if ip else None
         except ValueError:

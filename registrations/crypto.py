@@ -28,6 +28,7 @@ from registrations.validators import normalise_document_number
 
 FERNET_VERSION = 0x80
 BLIND_INDEX_INFO = b"simreg blind index: document type and number, v1"
+PSEUDONYM_INFO = b"simreg pseudonym: user names typed at sign-in, v1"
 
 
 class DecryptionError(RuntimeError):
@@ -75,12 +76,26 @@ def _blind_index_key() -> bytes:
     )
 
 
+@functools.cache
+def _pseudonym_key() -> bytes:
+    secret = settings.BLIND_INDEX_KEY.encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=PSEUDONYM_INFO).derive(secret)
+
+
+def pseudonym(value: str) -> str:
+    """A stable stand-in for text that must not be stored as typed (e.g. an unknown user name,
+    which is often a password typed in the wrong box)."""
+    digest = hmac.new(_pseudonym_key(), value.encode(), hashlib.sha256).hexdigest()
+    return f"unknown-{digest[:16]}"
+
+
 @receiver(setting_changed)
 def _reset_keys(*, setting: str, **kwargs: object) -> None:
     if setting in {"FIELD_ENCRYPTION_KEY", "BLIND_INDEX_KEY"}:
         crypter.cache_clear()
         _primary_only.cache_clear()
         _blind_index_key.cache_clear()
+        _pseudonym_key.cache_clear()
 
 
 def looks_like_token(value: str) -> bool:

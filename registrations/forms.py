@@ -10,6 +10,7 @@ import math
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.template.defaultfilters import filesizeformat
@@ -25,6 +26,7 @@ from registrations.models import (
     Person,
     ReasonCode,
     Registration,
+    RevealReason,
     Store,
     User,
 )
@@ -714,6 +716,13 @@ class DecisionForm(forms.Form):
     )
     submitted_at = forms.DateTimeField(widget=forms.HiddenInput)
 
+    def clean_submitted_at(self):
+        value = self.cleaned_data["submitted_at"]
+        # Only a time the server itself wrote can come back here.
+        if not 2000 <= value.year <= 2999:
+            raise ValidationError(_("This page was out of date."), code="stale")
+        return value
+
     def clean(self):
         cleaned = super().clean()
         outcome = cleaned.get("outcome")
@@ -752,19 +761,22 @@ class RevealForm(forms.Form):
     field = forms.ChoiceField(
         choices=[(name, name) for name in REVEALABLE_FIELDS], widget=forms.HiddenInput
     )
-    reason = forms.CharField(
+    reason = forms.ChoiceField(
         label=_("Why do you need the full value?"),
-        min_length=5,
-        max_length=200,
-        help_text=_("Recorded in the audit log. Do not type personal data here."),
+        choices=[("", "---------"), *RevealReason.choices],
+        help_text=_("Recorded in the audit log."),
+        error_messages={
+            "required": _("Choose why you need to see the full value."),
+            "invalid_choice": _("Choose why you need to see the full value."),
+        },
     )
 
 
 # Sign-in -----------------------------------------------------------------------------------------
 
 
-class SignInForm(AuthenticationForm):
-    """Django's sign-in form, refusing a user name while it is locked after failed attempts."""
+class SignInLockMixin:
+    """Refuse a user name while it is locked after failed attempts (never an IP address)."""
 
     def clean(self):
         username = self.cleaned_data.get("username")
@@ -776,9 +788,17 @@ class SignInForm(AuthenticationForm):
                 raise ValidationError(
                     _(
                         "Too many failed sign-ins for this user name. Try again in "
-                        "%(minutes)d minutes, or ask an administrator to reset the password."
+                        "%(minutes)d minutes."
                     ),
                     code="locked",
                     params={"minutes": minutes},
                 )
         return super().clean()
+
+
+class SignInForm(SignInLockMixin, AuthenticationForm):
+    pass
+
+
+class AdminSignInForm(SignInLockMixin, AdminAuthenticationForm):
+    pass

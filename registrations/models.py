@@ -121,6 +121,16 @@ class ReasonCode(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+class RevealReason(models.TextChoices):
+    """Why a supervisor reveals an identity field: a code, never free text, in the audit log."""
+
+    COMPARE_WITH_COPY = "compare_with_copy", _("Compare with the document copy")
+    CONFIRM_WITH_CUSTOMER = "confirm_with_customer", _("Confirm with the customer present")
+    CORRECT_ERROR = "correct_error", _("Correct an error in the record")
+    SUSPECTED_FRAUD = "suspected_fraud", _("Investigate suspected fraud")
+    LAWFUL_REQUEST = "lawful_request", _("Request from a law-enforcement or regulatory body")
+
+
 class Registration(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")

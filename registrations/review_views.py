@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
@@ -18,7 +18,14 @@ from django.views.generic import TemplateView
 from registrations import roles, selectors, services
 from registrations.audit import Origin, audit_record
 from registrations.forms import ChangeDecisionForm, DecisionForm, RevealForm, ReviewFilterForm
-from registrations.models import AuditEvent, PendingChange, ReasonCode, Registration
+from registrations.models import (
+    AuditEvent,
+    PendingChange,
+    Person,
+    ReasonCode,
+    Registration,
+    RevealReason,
+)
 from registrations.policy import current_policy
 from registrations.validators import mask_document_number
 from registrations.views import RoleRequiredMixin
@@ -81,11 +88,7 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
 
 
 FIELD_LABELS = {
-    "document_number": gettext_lazy("Document number"),
-    "date_of_birth": gettext_lazy("Date of birth"),
-    "address": gettext_lazy("Address"),
-    "contact_number": gettext_lazy("Contact number"),
-    "email": gettext_lazy("E-mail"),
+    name: Person._meta.get_field(name).verbose_name for name in services.REVEALABLE_FIELDS
 }
 
 
@@ -150,6 +153,12 @@ def _record_context(request: HttpRequest, registration: Registration, **extra) -
         "documents": registration.documents.filter(purged_at__isnull=True).order_by("uploaded_at"),
         "changes": changes,
         "can_reveal": roles.allows(user, roles.REVEAL),
+        "reveal_reasons": RevealReason.choices,
+        "renewed_copy_ids": {
+            c.new_document_copy_id
+            for c in changes
+            if c.new_document_copy_id and c.status == PendingChange.Status.PENDING
+        },
         "four_eyes_blocked": four_eyes,
         "decision_form": extra.pop(
             "decision_form",
@@ -171,38 +180,44 @@ def _get_record(request: HttpRequest, reference: str) -> Registration:
     )
 
 
-class ReviewDetailView(RoleRequiredMixin, TemplateView):
-    required_permission = roles.REVIEW
-    template_name = "registrations/review_detail.html"
+def _render_record(
+    request: HttpRequest, registration: Registration, *, status: int = 200, after: str = "", **extra
+) -> HttpResponse:
+    """Show the record page; every showing is an audit event, even after a refused form."""
+    audit_record(
+        actor=request.user,
+        action=AuditEvent.Action.VIEWED,
+        origin=Origin.of(request),
+        registration=registration,
+        details={"view": "review_detail", **({"after": after} if after else {})},
+    )
+    context = _record_context(request, registration, **extra)
+    return render(request, "registrations/review_detail.html", context, status=status)
 
-    def get_context_data(self, **kwargs):
-        registration = _get_record(self.request, kwargs["reference"])
-        audit_record(
-            actor=self.request.user,
-            action=AuditEvent.Action.VIEWED,
-            origin=Origin.of(self.request),
-            registration=registration,
-            details={"view": "review_detail"},
-        )
-        return {**super().get_context_data(**kwargs), **_record_context(self.request, registration)}
+
+class ReviewDetailView(RoleRequiredMixin, View):
+    required_permission = roles.REVIEW
+
+    def get(self, request: HttpRequest, reference: str) -> HttpResponse:
+        return _render_record(request, _get_record(request, reference))
 
 
 @method_decorator(sensitive_post_parameters(), name="dispatch")
-class RevealView(RoleRequiredMixin, TemplateView):
-    """POST a field and a reason: the page comes back with that one value shown."""
+class RevealView(RoleRequiredMixin, View):
+    """POST a field and a reason: the page comes back with that one value shown.
+
+    The reveal's own audit event (with its reason) accounts for this showing of the record.
+    """
 
     required_permission = roles.REVEAL
-    template_name = "registrations/review_detail.html"
-    http_method_names = ["post"]
 
     def post(self, request: HttpRequest, reference: str) -> HttpResponse:
         registration = _get_record(request, reference)
         form = RevealForm(request.POST)
-        revealed = {}
         if form.is_valid():
             try:
                 field = form.cleaned_data["field"]
-                revealed[field] = services.identity_reveal(
+                value = services.identity_reveal(
                     registration=registration,
                     user=request.user,
                     field=field,
@@ -211,11 +226,34 @@ class RevealView(RoleRequiredMixin, TemplateView):
                 )
             except ValidationError as error:
                 form.add_error(None, error)
-        context = _record_context(request, registration, reveal_form=form, revealed=revealed)
-        return render(request, self.template_name, context, status=200 if form.is_valid() else 400)
+            else:
+                context = _record_context(
+                    request, registration, reveal_form=form, revealed={field: value}
+                )
+                return render(request, "registrations/review_detail.html", context)
+        return _render_record(
+            request, registration, status=400, after="invalid_reveal", reveal_form=form
+        )
+
+
+def _decision_form_again(form: DecisionForm, registration: Registration) -> DecisionForm:
+    """The refused form, re-bound to the submission on record (never a tampered one)."""
+    data = form.data.copy()
+    data["submitted_at"] = (
+        registration.submitted_at.isoformat() if registration.submitted_at else ""
+    )
+    again = DecisionForm(data)
+    again.is_valid()
+    if "submitted_at" in form.errors:
+        again.add_error(None, _("This page was out of date. Check the record and decide again."))
+    for error in form.non_field_errors():
+        if error not in again.non_field_errors():
+            again.add_error(None, error)
+    return again
 
 
 @require_POST
+@sensitive_post_parameters()
 def decide(request: HttpRequest, reference: str) -> HttpResponse:
     _require_reviewer(request)
     registration = _get_record(request, reference)
@@ -246,11 +284,17 @@ def decide(request: HttpRequest, reference: str) -> HttpResponse:
                 },
             )
             return redirect("review-queue")
-    context = _record_context(request, registration, decision_form=form)
-    return render(request, "registrations/review_detail.html", context, status=400)
+    return _render_record(
+        request,
+        registration,
+        status=400,
+        after="invalid_decision",
+        decision_form=_decision_form_again(form, registration),
+    )
 
 
 @require_POST
+@sensitive_post_parameters()
 def decide_change(request: HttpRequest, reference: str, change_id: int) -> HttpResponse:
     _require_reviewer(request)
     registration = _get_record(request, reference)
@@ -274,8 +318,9 @@ def decide_change(request: HttpRequest, reference: str, change_id: int) -> HttpR
         else:
             messages.success(request, _("Decision on the change recorded."))
             return redirect("review-queue")
-    context = _record_context(request, registration, change_form=form)
-    return render(request, "registrations/review_detail.html", context, status=400)
+    return _render_record(
+        request, registration, status=400, after="invalid_change_decision", change_form=form
+    )
 
 
 def _duration(seconds: float | None) -> str:

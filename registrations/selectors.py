@@ -9,7 +9,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from registrations import roles
-from registrations.crypto import blind_index
+from registrations.crypto import blind_index, pseudonym
 from registrations.models import (
     AuditEvent,
     DocumentCopy,
@@ -61,19 +61,6 @@ def registration_list_by_document(
         for registration in candidates
         if normalise_document_number(document_type, registration.customer.document_number) == number
     ]
-
-
-def person_active_sim_count(*, document_type: str, document_number: str, plan: str) -> int:
-    """How many SIMs of this plan are held (pending, returned or approved) by this person."""
-    # Only the document number of each candidate is decrypted, not the rest of its identity.
-    active = Registration.objects.filter(status__in=Registration.ACTIVE_STATUSES, plan=plan).only(
-        "pk", "store", "customer__document_type", "customer__document_number"
-    )
-    return len(
-        registration_list_by_document(
-            document_type=document_type, document_number=document_number, queryset=active
-        )
-    )
 
 
 def counter_home_for(*, user: User) -> dict:
@@ -131,7 +118,7 @@ def registration_list_for_counter(*, user: User) -> QuerySet[Registration]:
     """Registrations of the stores where the user works at the counter."""
     if not roles.allows(user, roles.RECORD):
         return Registration.objects.none()
-    return registration_list_for(user=user).filter(store__in=user.stores.all())
+    return Registration.objects.filter(store__in=user.stores.all())
 
 
 def registration_active_clashes(
@@ -168,26 +155,16 @@ def person_other_active_sim_count(*, registration: Registration) -> int:
 
 
 def document_copy_list_on_file(*, registration: Registration) -> dict[str, DocumentCopy]:
-    """The current copy of each kind for a registration (the latest upload wins)."""
-    copies = registration.documents.filter(purged_at__isnull=True).order_by("uploaded_at", "pk")
+    """The current copy of each kind for a registration (the latest copy in force wins)."""
+    copies = document_copy_list_in_force(registration=registration)
     return {copy.kind: copy for copy in copies}
 
 
 def document_copy_can_view(*, user: User, document: DocumentCopy) -> bool:
     """Supervisors of the store (reveal role); counter staff of the store while it is editable."""
-    registration = document.registration
     if document.purged_at is not None:
         return False
-    if (
-        roles.allows(user, roles.REVEAL)
-        and user.supervised_stores.filter(pk=registration.store_id).exists()
-    ):
-        return True
-    return (
-        roles.allows(user, roles.RECORD)
-        and registration.status in (Registration.Status.DRAFT, Registration.Status.RETURNED)
-        and user.stores.filter(pk=registration.store_id).exists()
-    )
+    return document_copy_can_view_of(user=user, registration=document.registration)
 
 
 def registration_find_for_counter(
@@ -431,11 +408,12 @@ def review_dashboard_for(*, user: User, days: int = 30) -> dict:
 
 
 def registrations_past_retention(*, now: datetime.datetime) -> QuerySet[Registration]:
-    """Terminated registrations kept longer than the policy requires, not yet purged."""
+    """Registrations kept longer than the policy requires, not yet purged: terminated ones
+    counted from the termination, rejected ones (never a registration) from the rejection."""
     keep_until = now - current_policy().retention_after_termination
     return Registration.objects.filter(
-        status=Registration.Status.TERMINATED,
-        terminated_at__lt=keep_until,
+        Q(status=Registration.Status.TERMINATED, terminated_at__lt=keep_until)
+        | Q(status=Registration.Status.REJECTED, decided_at__lt=keep_until),
         purged_at__isnull=True,
     )
 
@@ -443,10 +421,21 @@ def registrations_past_retention(*, now: datetime.datetime) -> QuerySet[Registra
 # Sign-in ---------------------------------------------------------------------------------------
 
 
+def sign_in_name(*, username: str) -> tuple[User | None, str]:
+    """The user a typed name belongs to, and the name the audit log may hold for it.
+
+    A name that belongs to nobody is often a password typed into the wrong box: the log holds
+    a keyed pseudonym of it instead, which still lets repeated attempts be counted.
+    """
+    user = User.objects.filter(username=username).first()
+    return user, (username if user is not None else pseudonym(username))
+
+
 def sign_in_locked_until(*, username: str, now: datetime.datetime) -> datetime.datetime | None:
     """When the lock on this user name ends, if too many sign-ins failed recently."""
     from django.conf import settings
 
+    _user, username = sign_in_name(username=username)
     window = datetime.timedelta(minutes=settings.SIGN_IN_LOCK_MINUTES)
     events = AuditEvent.objects.filter(actor_username=username, at__gte=now - window)
     last_success = (
@@ -462,3 +451,73 @@ def sign_in_locked_until(*, username: str, now: datetime.datetime) -> datetime.d
     if len(recent) < settings.SIGN_IN_MAX_FAILURES:
         return None
     return recent[-1] + window
+
+
+# The counter: copies in force, Find --------------------------------------------------------------
+
+
+def document_copy_list_in_force(*, registration: Registration) -> QuerySet[DocumentCopy]:
+    """The registration's copies, oldest first, without those not (or no longer) in force.
+
+    Purged copies are left out, and so is the renewed copy of an update of information until a
+    supervisor approves the update: while pending, or once rejected, it is not the customer's
+    document. An approved renewed copy is the newest identity copy, so it becomes the current one.
+    """
+    not_approved = (
+        PendingChange.objects.filter(registration=registration, new_document_copy__isnull=False)
+        .exclude(status=PendingChange.Status.APPROVED)
+        .values("new_document_copy")
+    )
+    return (
+        registration.documents.filter(purged_at__isnull=True)
+        .exclude(pk__in=not_approved)
+        .order_by("uploaded_at", "pk")
+    )
+
+
+def document_copy_can_view_of(*, user: User, registration: Registration) -> bool:
+    """Whether the user may open this registration's (unpurged) copies.
+
+    Supervisors of the store (reveal role) may; counter staff of the store while the record is
+    editable. It depends on the user and the registration only: one answer serves every copy.
+    """
+    if (
+        roles.allows(user, roles.REVEAL)
+        and user.supervised_stores.filter(pk=registration.store_id).exists()
+    ):
+        return True
+    return (
+        roles.allows(user, roles.RECORD)
+        and registration.status in (Registration.Status.DRAFT, Registration.Status.RETURNED)
+        and user.stores.filter(pk=registration.store_id).exists()
+    )
+
+
+# What Find lists. Of a blind-index candidate only the document number is loaded (and decrypted):
+# the truncated index matches other people too, whose identity the counter has no need to see.
+FIND_FIELDS = ("pk", "reference", "status", "msisdn", "submitted_at", "store__code")
+FIND_CANDIDATE_FIELDS = (*FIND_FIELDS, "customer__document_type", "customer__document_number")
+
+
+def registration_find_at_counter(
+    *, user: User, msisdn: str = "", document_type: str = "", document_number: str = ""
+) -> list[Registration]:
+    """Approved registrations of the user's stores, by mobile number or by document, oldest first.
+
+    Only what the list of results shows is loaded, and no identity field but the document
+    number of each candidate, which confirms a blind-index match.
+    """
+    approved = (
+        registration_list_for_counter(user=user)
+        .filter(status=Registration.Status.APPROVED)
+        .order_by("pk")
+    )
+    if msisdn:
+        return list(approved.filter(msisdn=msisdn).select_related("store").only(*FIND_FIELDS))
+    if document_type and document_number:
+        return registration_list_by_document(
+            document_type=document_type,
+            document_number=document_number,
+            queryset=approved.select_related("store", "customer").only(*FIND_CANDIDATE_FIELDS),
+        )
+    return []

@@ -25,6 +25,7 @@ from registrations.models import (
     Person,
     ReasonCode,
     Registration,
+    RevealReason,
     StatusChange,
     Store,
     User,
@@ -936,26 +937,40 @@ def document_copy_store(
     )
 
 
-@transaction.atomic
 def document_copy_read(
     *, document: DocumentCopy, actor: User, origin: Origin = COMMAND_LINE, reason: str
 ) -> bytes:
-    """The decrypted copy, for someone allowed to see it; each view is an audit event."""
-    if not selectors.document_copy_can_view(user=actor, document=document):
-        raise PermissionDenied("Not allowed to view this document copy.")
-    reason = reason.strip()
-    if not reason:
-        raise ValidationError({"reason": _("Say why you need to see this copy.")})
-    audit_record(
-        actor=actor,
-        action=AuditEvent.Action.DOCUMENT_VIEWED,
-        origin=origin,
-        registration=document.registration,
-        reason=reason,
-        fields=[document.kind],
-        details={"document": document.pk, "kind": document.kind},
-    )
-    return documents.read_decrypted(document.stored_name)
+    """The decrypted copy, for someone allowed to see it; each view is an audit event.
+
+    A copy whose file is missing or damaged raises documents.CopyUnavailable, once the attempt
+    is recorded (with "available": false): the audit accounts for every try, shown or not.
+    """
+    # Not atomic as a whole: the event of a failed attempt must commit before the error is raised.
+    with transaction.atomic():
+        if not selectors.document_copy_can_view(user=actor, document=document):
+            raise PermissionDenied("Not allowed to view this document copy.")
+        reason = reason.strip()
+        if not reason:
+            raise ValidationError({"reason": _("Say why you need to see this copy.")})
+        try:
+            data = documents.read_decrypted(document.stored_name)
+        except documents.CopyUnavailable:
+            data = None
+        details: dict = {"document": document.pk, "kind": document.kind}
+        if data is None:
+            details["available"] = False
+        audit_record(
+            actor=actor,
+            action=AuditEvent.Action.DOCUMENT_VIEWED,
+            origin=origin,
+            registration=document.registration,
+            reason=reason,
+            fields=[document.kind],
+            details=details,
+        )
+    if data is None:
+        raise documents.CopyUnavailable(f"Document copy #{document.pk} cannot be read.")
+    return data
 
 
 def _approved_for_change(registration: Registration, actor: User) -> Registration:
@@ -1115,6 +1130,15 @@ class DecisionConflict(Exception):
 REVEALABLE_FIELDS = ("document_number", "date_of_birth", "address", "contact_number", "email")
 
 
+def _require_reviewer_of(user: User, store: Store, *, permission: str = roles.REVIEW) -> None:
+    """Services check their caller too: a supervisor of this store, whatever the view did."""
+    if (
+        not roles.allows(user, permission)
+        or not user.supervised_stores.filter(pk=store.pk).exists()
+    ):
+        raise PermissionDenied
+
+
 def _check_four_eyes(*, reviewer: User, created_by_id: int | None, submitted_by_id: int | None):
     if reviewer.pk in {created_by_id, submitted_by_id}:
         raise ValidationError(
@@ -1141,6 +1165,7 @@ def registration_decide(
     The decision is a conditional UPDATE on the row still being pending (and still being the
     submission the reviewer saw), so of two supervisors clicking at once exactly one wins.
     """
+    _require_reviewer_of(reviewer, registration.store)
     Status = Registration.Status
     if outcome not in {Status.APPROVED, Status.REJECTED, Status.RETURNED}:
         raise ValidationError({"outcome": _("Choose approve, reject or return.")})
@@ -1210,6 +1235,7 @@ def pending_change_decide(
     origin: Origin = COMMAND_LINE,
 ) -> PendingChange:
     """Approve or reject an update of information or a termination; it applies only if approved."""
+    _require_reviewer_of(reviewer, change.registration.store)
     if not approve and not reason_code:
         raise ValidationError({"reason_code": _("Choose a reason for rejecting.")})
     if reason_code and reason_code not in ReasonCode.values:
@@ -1229,6 +1255,12 @@ def pending_change_decide(
         )
     change.refresh_from_db()
     registration = change.registration
+    if not approve and change.new_document_copy_id:
+        # A renewed document that was refused is not kept as a copy of the customer's document.
+        copy = change.new_document_copy
+        PendingChange.objects.filter(pk=change.pk).update(new_document_copy=None)
+        copy.delete()
+        transaction.on_commit(functools.partial(_delete_files, [copy.stored_name]))
     if approve:
         _pending_change_apply(change=change, reviewer=reviewer, now=now)
         action = (
@@ -1285,12 +1317,15 @@ def identity_reveal(
     reason: str,
     origin: Origin = COMMAND_LINE,
 ) -> str:
-    """The full value of one identity field, for a reason that goes into the audit log."""
+    """The full value of one identity field, for a coded reason that goes into the audit log."""
+    _require_reviewer_of(user, registration.store, permission=roles.REVEAL)
     if field not in REVEALABLE_FIELDS:
         raise ValidationError({"field": _("This field cannot be revealed.")})
-    reason = " ".join(reason.split())
-    if len(reason) < 5:
-        raise ValidationError({"reason": _("Say why you need to see the full value.")})
+    if reason not in RevealReason.values:
+        raise ValidationError({"reason": _("Choose why you need to see the full value.")})
+    person = registration.customer
+    if person is None or registration.purged_at:
+        raise ValidationError(_("There is no identity data to reveal on this record."))
     audit_record(
         actor=user,
         action=AuditEvent.Action.REVEALED,
@@ -1299,9 +1334,9 @@ def identity_reveal(
         reason=reason,
         fields=[field],
     )
-    value = getattr(registration.customer, field)
+    value = getattr(person, field)
     if field == "document_number":
-        return format_document_number(registration.customer.document_type, value)
+        return format_document_number(person.document_type, value)
     return str(value or "")
 
 
@@ -1317,14 +1352,15 @@ def decisions_mark_seen(*, user: User) -> None:
 def registration_purge_identity(
     *, registration: Registration, now: datetime.datetime, origin: Origin = COMMAND_LINE
 ) -> None:
-    """Remove a terminated registration's identity data once the policy no longer keeps it.
+    """Remove an ended registration's identity data once the policy no longer keeps it.
 
     The row stays, marked purged, with what the audit needs: reference, store, SIM, plan,
     statuses and times. People (with their blind indexes), free-text comments, the values of
     pending changes and the encrypted document files go.
     """
     registration = Registration.objects.select_for_update().get(pk=registration.pk)
-    if registration.status != Registration.Status.TERMINATED or registration.purged_at:
+    ended = {Registration.Status.TERMINATED, Registration.Status.REJECTED}
+    if registration.status not in ended or registration.purged_at:
         return
     people = [pk for pk in (registration.customer_id, registration.representative_id) if pk]
     copies = list(registration.documents.filter(purged_at__isnull=True))
@@ -1362,7 +1398,8 @@ def registration_purge_identity(
         ],
         details={
             "reason": "retention",
-            "terminated_at": registration.terminated_at.isoformat(),
+            "status": registration.status,
+            "ended_at": (registration.terminated_at or registration.decided_at).isoformat(),
             "policy": current_policy().code,
             "document_copies": len(copies),
         },
@@ -1383,10 +1420,23 @@ def registrations_purge_expired(*, now: datetime.datetime | None = None) -> int:
 
 
 def sign_in_refused(*, username: str, origin: Origin = COMMAND_LINE) -> None:
-    """A sign-in refused because the user name is locked: a failed sign-in, marked as such."""
+    """A sign-in refused because the user name is locked: a failed sign-in, marked as such.
+
+    At most one such event per name a minute, so that a script hammering a locked name cannot
+    flood the audit log (each append takes the chain's lock).
+    """
+    user, logged_name = selectors.sign_in_name(username=username)
+    recently = AuditEvent.objects.filter(
+        actor_username=logged_name,
+        action=AuditEvent.Action.LOGIN_FAILED,
+        reason="locked",
+        at__gte=timezone.now() - datetime.timedelta(minutes=1),
+    )
+    if recently.exists():
+        return
     audit_record(
-        actor=User.objects.filter(username=username).first(),
-        actor_username=username[:150],
+        actor=user,
+        actor_username=logged_name,
         action=AuditEvent.Action.LOGIN_FAILED,
         origin=origin,
         reason="locked",

@@ -10,6 +10,7 @@ from django.dispatch import receiver
 
 from registrations.audit import Origin, audit_record
 from registrations.models import AuditEvent
+from registrations.selectors import sign_in_name
 
 
 @receiver(user_logged_in)
@@ -25,11 +26,11 @@ def _logged_out(sender, request, user, **kwargs) -> None:
 
 @receiver(user_login_failed)
 def _login_failed(sender, credentials, request=None, **kwargs) -> None:
-    username = str(credentials.get(get_user_model().USERNAME_FIELD, ""))[:150]
-    known = get_user_model().objects.filter(username=username).first()
+    typed = str(credentials.get(get_user_model().USERNAME_FIELD, ""))[:150]
+    known, logged_name = sign_in_name(username=typed)
     audit_record(
         actor=known,
-        actor_username=username,
+        actor_username=logged_name,
         action=AuditEvent.Action.LOGIN_FAILED,
         origin=Origin.of(request),
     )

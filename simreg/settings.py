@@ -159,6 +159,8 @@ DOCUMENT_MAX_BYTES = int(os.environ.get("SIMREG_DOCUMENT_MAX_BYTES", str(5 * 102
 FILE_UPLOAD_HANDLERS = ["registrations.uploads.BoundedMemoryUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# No form takes more than two files; each is held in memory up to DOCUMENT_MAX_BYTES.
+DATA_UPLOAD_MAX_NUMBER_FILES = 4
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
@@ -184,7 +186,10 @@ SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG els
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+# Behind the TLS proxy, the client's address for the audit log is the one the proxy appended
+# to X-Forwarded-For (the last entry); anything before it was sent by the client.
+CLIENT_IP_FROM_FORWARDED_FOR = env_bool("DJANGO_BEHIND_TLS_PROXY", False)
+if CLIENT_IP_FROM_FORWARDED_FOR:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

@@ -87,10 +87,16 @@ def test_sign_in_sign_out_and_a_failed_sign_in_are_audit_events(client, staff):
     assert "wrong" not in repr(failed.details) + failed.reason
 
 
-def test_a_failed_sign_in_with_an_unknown_name_is_recorded_without_an_actor(client, db):
-    client.post("/login/", {"username": "nobody", "password": "x"})
-    event = AuditEvent.objects.get(action="login_failed")
-    assert event.actor is None and event.actor_username == "nobody"
+def test_an_unknown_sign_in_name_is_recorded_as_a_pseudonym_never_as_typed(client, db):
+    """A name that belongs to nobody is often a password typed into the wrong box."""
+    for _ in range(2):
+        client.post("/login/", {"username": "Tr0ub4dor&3", "password": "x"})
+    events = list(AuditEvent.objects.filter(action="login_failed"))
+    assert len(events) == 2
+    assert all(e.actor is None for e in events)
+    assert events[0].actor_username == events[1].actor_username  # still countable
+    assert events[0].actor_username.startswith("unknown-")
+    assert "Tr0ub4dor" not in repr(list(AuditEvent.objects.values()))
 
 
 def test_healthz_reports_database_and_keys_without_secrets(client, db, settings):
@@ -152,8 +158,10 @@ def test_repeated_failed_sign_ins_lock_the_user_name_not_the_store(client, staff
     )
     assert "Too many failed sign-ins" in response.content.decode()
     assert "_auth_user_id" not in client.session
+    for _ in range(5):
+        client.post("/login/", {"username": "counter", "password": "wrong"})
     refused = AuditEvent.objects.filter(action="login_failed", reason="locked")
-    assert refused.count() == 1
+    assert refused.count() == 1  # hammering a locked name does not flood the log
 
     # A colleague at the same counter (same address) still signs in.
     colleague = make_user(None, username="colleague")
@@ -186,3 +194,27 @@ def test_pages_carry_a_strict_content_security_policy(client, staff):
     policy = client.get("/")["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy
+
+
+def test_the_admin_sign_in_page_has_the_same_lock(client, settings):
+    settings.SIGN_IN_MAX_FAILURES = 3
+    make_user(None, username="root", is_superuser=True, is_staff=True)
+    for _ in range(3):
+        client.post("/admin/login/", {"username": "root", "password": "wrong"})
+    response = client.post(
+        "/admin/login/", {"username": "root", "password": "correct horse battery staple"}
+    )
+    assert response.status_code == 200
+    assert "Too many failed sign-ins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_behind_the_proxy_the_audit_log_records_the_client_address(client, staff, settings):
+    settings.CLIENT_IP_FROM_FORWARDED_FOR = True
+    client.post(
+        "/login/",
+        {"username": "counter", "password": "wrong"},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7",
+    )
+    assert AuditEvent.objects.get(action="login_failed").ip == "203.0.113.7"

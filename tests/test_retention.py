@@ -71,7 +71,7 @@ def test_hong_kong_keeps_12_months_after_termination_then_purges(
     out = io.StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("purge_expired", stdout=out)
-    assert "terminated more than 365 days ago (hk policy): 1 purged" in out.getvalue()
+    assert "terminated or rejected more than 365 days ago (hk policy): 1 purged" in out.getvalue()
 
     old.refresh_from_db()
     recent.refresh_from_db()
@@ -127,3 +127,30 @@ def test_a_purged_record_still_opens_without_identity(
         response = client.get(path)
         assert response.status_code == 200, path
         assert "CHAN" not in response.content.decode()
+
+
+def test_a_rejected_submission_is_purged_after_the_same_period(
+    store, staff, supervisor, private_storage
+):
+    long_ago = timezone.now() - datetime.timedelta(days=400)
+    rejected = make_registration(
+        store=store,
+        created_by=staff,
+        status="rejected",
+        reviewer=supervisor,
+        decided_at=long_ago,
+        reason_code="suspected_fraud",
+    )
+    recent = make_registration(
+        store=store,
+        created_by=staff,
+        status="rejected",
+        reviewer=supervisor,
+        decided_at=timezone.now(),
+        reason_code="suspected_fraud",
+    )
+    call_command("purge_expired", stdout=io.StringIO())
+    rejected.refresh_from_db()
+    recent.refresh_from_db()
+    assert rejected.purged_at is not None and rejected.customer_id is None
+    assert recent.purged_at is None

@@ -124,31 +124,38 @@ def test_the_record_shows_identity_masked_until_revealed_with_a_reason(
     before = AuditEvent.objects.filter(action="revealed").count()
     response = client.post(
         f"/review/{registration.reference}/reveal/",
-        {"field": "document_number", "reason": "Compare with the copy"},
+        {"field": "document_number", "reason": "compare_with_copy"},
     )
     assert "A123456(3)" in response.content.decode()
     assert "Nathan Road" not in response.content.decode()
     events = AuditEvent.objects.filter(action="revealed")
     assert events.count() == before + 1
     event = events.order_by("-seq").first()
-    assert event.reason == "Compare with the copy"
+    assert event.reason == "compare_with_copy"
     assert event.fields == ["document_number"]
     assert event.registration_reference == registration.reference
     assert "A123456" not in repr(event.details) + event.reason
 
 
-def test_a_reveal_without_a_reason_shows_nothing_and_records_nothing(
-    client, store, staff, supervisor
+@pytest.mark.parametrize("reason", ["", "CHAN Tai Man asked, A1234563"])
+def test_a_reveal_needs_a_coded_reason_and_free_text_never_reaches_the_audit_log(
+    client, store, staff, supervisor, reason
 ):
     registration = pending(store, staff)
     client.force_login(supervisor)
     before = AuditEvent.objects.filter(action="revealed").count()
     response = client.post(
-        f"/review/{registration.reference}/reveal/", {"field": "address", "reason": ""}
+        f"/review/{registration.reference}/reveal/", {"field": "address", "reason": reason}
     )
     assert response.status_code == 400
-    assert "Nathan Road" not in response.content.decode()
+    page = response.content.decode()
+    assert "Nathan Road" not in page
+    assert "Choose why you need to see the full value." in page
     assert AuditEvent.objects.filter(action="revealed").count() == before
+    assert "A1234563" not in repr(list(AuditEvent.objects.values("reason", "details")))
+    # The refused form still showed the record: that showing is accounted for.
+    last = AuditEvent.objects.order_by("-seq").first()
+    assert (last.action, last.details.get("after")) == ("viewed", "invalid_reveal")
 
 
 def test_viewing_a_record_is_an_audit_event(client, store, staff, supervisor):
@@ -400,3 +407,114 @@ def test_person_identity_values_never_reach_the_review_audit_events(store, staff
     )
     dump = repr(list(AuditEvent.objects.values()))
     assert "WONG" not in dump
+
+
+def test_a_tampered_submission_time_gets_a_message_not_an_error_page(
+    client, store, staff, supervisor
+):
+    registration = pending(store, staff)
+    client.force_login(supervisor)
+    for tampered in ["0001-01-01 00:00:00", "garbage"]:
+        response = client.post(
+            f"/review/{registration.reference}/decide/",
+            {"outcome": "approved", "submitted_at": tampered},
+        )
+        assert response.status_code == 400
+        page = response.content.decode()
+        assert "This page was out of date" in page
+        assert registration.submitted_at.isoformat() in page  # the retry carries the real one
+    registration.refresh_from_db()
+    assert registration.status == "pending"
+
+
+def test_a_refused_decision_shows_the_record_again_and_records_that_view(
+    client, store, staff, supervisor
+):
+    registration = pending(store, staff)
+    client.force_login(supervisor)
+    client.post(
+        f"/review/{registration.reference}/decide/",
+        decide_form(registration, outcome="rejected"),
+    )
+    last = AuditEvent.objects.order_by("-seq").first()
+    assert (last.action, last.registration_reference) == ("viewed", registration.reference)
+    assert last.details["after"] == "invalid_decision"
+
+
+def test_revealing_on_a_purged_record_is_refused_with_a_message(client, store, staff, supervisor):
+    registration = approved(store, staff, supervisor)
+    Registration.objects.filter(pk=registration.pk).update(purged_at=timezone.now())
+    client.force_login(supervisor)
+    response = client.post(
+        f"/review/{registration.reference}/reveal/",
+        {"field": "address", "reason": "compare_with_copy"},
+    )
+    assert response.status_code == 400
+    assert AuditEvent.objects.filter(action="revealed").count() == 0
+
+
+def test_the_services_refuse_a_supervisor_of_another_store(store, staff):
+    from django.core.exceptions import PermissionDenied
+
+    elsewhere = make_user(roles.SUPERVISOR, supervises=[])
+    registration = pending(store, staff)
+    with pytest.raises(PermissionDenied):
+        services.registration_decide(
+            registration=registration, reviewer=elsewhere, outcome="approved"
+        )
+    with pytest.raises(PermissionDenied):
+        services.identity_reveal(
+            registration=registration, user=elsewhere, field="address", reason="correct_error"
+        )
+    registration.refresh_from_db()
+    assert registration.status == "pending"
+
+
+def test_the_supervisor_sees_why_the_customer_ends_the_registration(
+    client, store, staff, supervisor
+):
+    registration = approved(store, staff, supervisor)
+    PendingChange.objects.create(
+        registration=registration,
+        kind=PendingChange.Kind.TERMINATION,
+        changed_fields=["status"],
+        termination_reason="Moving abroad",
+        requested_by=staff,
+    )
+    client.force_login(supervisor)
+    assert "Moving abroad" in client.get(f"/review/{registration.reference}/").content.decode()
+
+
+def test_a_refused_renewed_document_copy_is_not_kept(
+    store, staff, supervisor, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from registrations import documents
+    from registrations.models import DocumentCopy
+
+    settings.PRIVATE_STORAGE_ROOT = tmp_path
+    registration = approved(store, staff, supervisor)
+    copy = DocumentCopy.objects.create(
+        registration=registration,
+        kind=DocumentCopy.Kind.IDENTITY,
+        stored_name=documents.write_encrypted(b"%PDF-1.4 renewed card"),
+        content_type="application/pdf",
+        size=21,
+        uploaded_by=staff,
+    )
+    change = PendingChange.objects.create(
+        registration=registration,
+        kind=PendingChange.Kind.UPDATE,
+        changed_fields=["document_number"],
+        new_document_type="hkid",
+        new_document_number="Z683365A",
+        new_document_copy=copy,
+        requested_by=staff,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.pending_change_decide(
+            change=change, reviewer=supervisor, approve=False, reason_code="document_mismatch"
+        )
+    assert not DocumentCopy.objects.filter(pk=copy.pk).exists()
+    assert not documents.stored_path(copy.stored_name).exists()
+    registration.customer.refresh_from_db()
+    assert registration.customer.document_number == "A1234563"

@@ -40,7 +40,7 @@ class Command(BaseCommand):
         return [
             Purge(
                 label=(
-                    "identity data of registrations terminated more than "
+                    "identity data of registrations terminated or rejected more than "
                     f"{policy.retention_after_termination.days} days ago ({policy.code} policy)"
                 ),
                 count=lambda: selectors.registrations_past_retention(now=now).count(),
