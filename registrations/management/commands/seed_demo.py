@@ -1,7 +1,11 @@
+import datetime
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from registrations import roles, services
+from registrations.documents import CheckedUpload
+from registrations.models import Registration, Store, User
 
 STORES = [
     ("MK01", "Mong Kok", "旺角", "1 Argyle Street, Mong Kok, Kowloon"),
@@ -15,6 +19,78 @@ USERS = [
     ("compliance", "demo-compliance", roles.COMPLIANCE_ADMIN, [], [], False),
     ("admin", "demo-admin", None, [], [], True),
 ]
+
+
+# A 1x1 PNG stands in for the scan of each demo customer's document.
+DEMO_SCAN = CheckedUpload(
+    data=bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c63f8ffff3f0005fe02fea7358184000000"
+        "0049454e44ae426082"
+    ),
+    content_type="image/png",
+)
+# Fictitious customers with valid check digits: (store, name, Chinese name, HKID, ICCID, mobile,
+# what the supervisor does with it).
+SAMPLES = [
+    ("MK01", "CHAN Siu Ming", "陳小明", "A1234563", "8985200123456789017", "91234501", None),
+    ("MK01", "WONG Mei Ling", "黃美玲", "Z683365A", "89852001234567890126", "91234502", None),
+    ("MK01", "LEE Ka Fai", "李家輝", "K1234560", "8985200000000000101", "91234503", "returned"),
+    ("CWB1", "CHEUNG Wing Yan", "張詠欣", "XA1234568", "8985200000000000119", "91234504", None),
+    ("CWB1", "HO Tsz Kin", "何子健", "AB9876543", "8985200000000000127", "91234505", "approved"),
+]
+
+
+def _sample_registrations() -> int:
+    """A few records in every state, made through the same services as the counter uses."""
+    if Registration.objects.exists():
+        return 0
+    supervisor = User.objects.get(username="supervisor")
+    for code, name_en, name_zh, hkid, iccid, mobile, decision in SAMPLES:
+        store = Store.objects.get(code=code)
+        counter = store.staff.get()
+        registration = services.registration_create_draft(store=store, actor=counter)
+        services.document_copy_store(
+            registration=registration, kind="identity", upload=DEMO_SCAN, actor=counter
+        )
+        services.registration_save_materials(
+            registration=registration,
+            actor=counter,
+            customer_kind="individual",
+            document_type="hkid",
+            original_sighted=True,
+            sim_kind="physical",
+            iccid=iccid,
+            msisdn=mobile,
+            plan="prepaid",
+        )
+        services.registration_save_channel(
+            registration=registration, actor=counter, channel="counter"
+        )
+        services.registration_save_identity(
+            registration=registration,
+            actor=counter,
+            name_en=name_en,
+            name_zh=name_zh,
+            document_number=hkid,
+            date_of_birth=datetime.date(1988, 3, 14),
+            nationality="HK",
+            address="Flat 8B, 12 Demo Street, Hong Kong",
+            contact_number=mobile,
+            email="",
+        )
+        services.registration_submit(
+            registration=registration, actor=counter, declaration_accepted=True
+        )
+        if decision:
+            services.registration_decide(
+                registration=registration,
+                reviewer=supervisor,
+                outcome=decision,
+                reason_code="document_unreadable" if decision == "returned" else "",
+                comment="The photo of the card is blurred." if decision == "returned" else "",
+            )
+    return len(SAMPLES)
 
 
 class Command(BaseCommand):
@@ -49,3 +125,6 @@ class Command(BaseCommand):
             )
             label = role or "Superuser"
             self.stdout.write(f"  {label:<17} {username:<12} password: {password}")
+        made = _sample_registrations()
+        if made:
+            self.stdout.write(f"Created {made} sample registrations (fictitious customers).")
