@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
-from registrations.crypto import decrypt_bytes, encrypt_bytes
+from registrations.crypto import DecryptionError, decrypt_bytes, encrypt_bytes
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -38,6 +38,10 @@ ACCEPT = ",".join([JPEG, PNG, PDF])
 STORED_NAME = re.compile(r"^[0-9a-f]{32}$")
 # An upload writes its file just before its row commits; younger files are never orphans.
 ORPHAN_GRACE = datetime.timedelta(hours=1)
+
+
+class CopyUnavailable(Exception):
+    """The stored file of a copy is missing or does not decrypt: nothing can be shown."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,11 @@ def write_encrypted(data: bytes) -> str:
 
 
 def read_decrypted(stored_name: str) -> bytes:
-    return decrypt_bytes(stored_path(stored_name).read_bytes(), where="a stored document copy")
+    """The copy's bytes, decrypted in memory; CopyUnavailable if its file is missing or damaged."""
+    try:
+        return decrypt_bytes(stored_path(stored_name).read_bytes(), where="a stored document copy")
+    except (FileNotFoundError, DecryptionError) as exc:
+        raise CopyUnavailable(f"Stored document copy {stored_name} cannot be read.") from exc
 
 
 def delete_stored(stored_name: str) -> None:

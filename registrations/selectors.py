@@ -495,7 +495,7 @@ def document_copy_can_view_of(*, user: User, registration: Registration) -> bool
 
 # What Find lists. Of a blind-index candidate only the document number is loaded (and decrypted):
 # the truncated index matches other people too, whose identity the counter has no need to see.
-FIND_FIELDS = ("pk", "reference", "status", "msisdn", "submitted_at", "store__code")
+FIND_FIELDS = ("pk", "reference", "msisdn", "submitted_at", "store__code")
 FIND_CANDIDATE_FIELDS = (*FIND_FIELDS, "customer__document_type", "customer__document_number")
 
 

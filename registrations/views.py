@@ -26,6 +26,7 @@ from django.views.generic import TemplateView
 from registrations import documents, roles, selectors, services
 from registrations.audit import Origin, audit_record
 from registrations.checks import key_problems
+from registrations.crypto import EncryptedFieldMixin
 from registrations.forms import (
     ACTIONS,
     COMPLETE_ACTIONS,
@@ -127,12 +128,34 @@ STEP_LABELS = {
 }
 
 
-def _counter_registration(request: HttpRequest, reference: str) -> Registration:
-    """A registration of the user's stores, or 404: other stores' records do not exist here."""
+# The customer's encrypted fields. A page loads (and so decrypts) only those it shows.
+PERSON_ENCRYPTED = tuple(
+    field.name for field in Person._meta.concrete_fields if isinstance(field, EncryptedFieldMixin)
+)
+# The masked document number is all of the customer that most counter pages show.
+SHOWS_DOCUMENT = ("document_number",)
+
+
+def _counter_registration(
+    request: HttpRequest,
+    reference: str,
+    *,
+    shows: tuple[str, ...] = (),
+    representative: bool = False,
+) -> Registration:
+    """A registration of the user's stores, or 404: other stores' records do not exist here.
+
+    Of the customer's encrypted fields only those named in `shows` are loaded; the confirming
+    adult or responsible person only with `representative` (the Identity step). The supervisor's
+    comment loads when a page shows it, i.e. for a returned record.
+    """
+    related = ["store", "customer", "created_by"] + (["representative"] if representative else [])
+    hidden = [f"customer__{name}" for name in PERSON_ENCRYPTED if name not in shows]
+    hidden.append("comment")
     return get_object_or_404(
-        selectors.registration_list_for_counter(user=request.user).select_related(
-            "store", "customer", "representative", "created_by"
-        ),
+        selectors.registration_list_for_counter(user=request.user)
+        .select_related(*related)
+        .defer(*hidden),
         reference=reference,
     )
 
@@ -202,7 +225,7 @@ class CounterStepView(CounterMixin, View):
     template_name = ""
 
     def get(self, request: HttpRequest, reference: str) -> HttpResponse:
-        registration = _counter_registration(request, reference)
+        registration = self.registration(request, reference)
         if (closed := self.closed(registration)) is not None:
             return closed
         form = self.form_class(initial=self.initial(registration), **self.form_kwargs(registration))
@@ -210,7 +233,7 @@ class CounterStepView(CounterMixin, View):
         return self.render(registration, form)
 
     def post(self, request: HttpRequest, reference: str) -> HttpResponse:
-        registration = _counter_registration(request, reference)
+        registration = self.registration(request, reference)
         if (closed := self.closed(registration)) is not None:
             return closed
         action = request.POST.get("action", "save")
@@ -262,6 +285,9 @@ class CounterStepView(CounterMixin, View):
                     return redirect("counter-record", registration.reference)
         registration.refresh_from_db()
         return self.render(registration, form, **context)
+
+    def registration(self, request: HttpRequest, reference: str) -> Registration:
+        return _counter_registration(request, reference)
 
     def closed(self, registration: Registration) -> HttpResponse | None:
         """Send the user where the record can be seen when this step cannot be opened."""
@@ -374,6 +400,11 @@ class IdentityView(CounterStepView):
     form_class = IdentityForm
     template_name = "registrations/registration_identity.html"
 
+    def registration(self, request: HttpRequest, reference: str) -> Registration:
+        return _counter_registration(
+            request, reference, shows=PERSON_ENCRYPTED, representative=True
+        )
+
     def form_kwargs(self, registration: Registration, submitting: bool = False) -> dict:
         customer = registration.customer
         return {
@@ -463,7 +494,9 @@ class RecordView(CounterMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         request = self.request
-        registration = _counter_registration(request, self.kwargs["reference"])
+        registration = _counter_registration(
+            request, self.kwargs["reference"], shows=SHOWS_DOCUMENT
+        )
         audit_record(
             actor=request.user,
             action=AuditEvent.Action.VIEWED,
@@ -471,22 +504,30 @@ class RecordView(CounterMixin, TemplateView):
             registration=registration,
             details={"page": "record"},
         )
-        copies = list(
-            registration.documents.filter(purged_at__isnull=True)
-            .select_related("registration__store")
-            .order_by("uploaded_at", "pk")
-        )
-        for copy in copies:
-            copy.viewable = selectors.document_copy_can_view(user=request.user, document=copy)
         editable = registration.status in services.EDITABLE_STATUSES
-        changes = list(registration.changes.select_related("requested_by").order_by("-pk"))
+        # Kind, status, date, who and the names of the changed fields: none of the new values.
+        changes = list(
+            registration.changes.select_related("requested_by")
+            .only(
+                "kind",
+                "status",
+                "changed_fields",
+                "requested_at",
+                "registration_id",
+                "requested_by__username",
+            )
+            .order_by("-pk")
+        )
         has_pending_change = any(c.status == PendingChange.Status.PENDING for c in changes)
         context |= {
             "registration": registration,
             "progress": _progress(registration, 4 if not editable else registration.step),
             "masked_document": _masked_document(registration.customer),
-            "copies": copies,
-            "history": list(registration.history.select_related("actor")),
+            "copies": list(selectors.document_copy_list_in_force(registration=registration)),
+            "copies_viewable": selectors.document_copy_can_view_of(
+                user=request.user, registration=registration
+            ),
+            "history": list(registration.history.select_related("actor").defer("comment")),
             "changes": changes,
             "editable": editable,
             "can_change": registration.status == Registration.Status.APPROVED
@@ -499,7 +540,7 @@ class ReceiptView(CounterMixin, TemplateView):
     template_name = "registrations/registration_receipt.html"
 
     def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        registration = _counter_registration(request, kwargs["reference"])
+        registration = _counter_registration(request, kwargs["reference"], shows=SHOWS_DOCUMENT)
         if registration.status == Registration.Status.DRAFT:
             messages.info(request, _("A receipt is printed once the registration is submitted."))
             return redirect("counter-resume", registration.reference)
@@ -525,7 +566,9 @@ class DocumentView(RoleRequiredMixin, View):
 
     def document(self, request: HttpRequest, reference: str, pk: int) -> DocumentCopy:
         registration = get_object_or_404(
-            selectors.registration_list_for(user=request.user).select_related("store"),
+            selectors.registration_list_for(user=request.user)
+            .select_related("store")
+            .defer("comment"),
             reference=reference,
         )
         document = get_object_or_404(registration.documents.filter(purged_at__isnull=True), pk=pk)
@@ -543,12 +586,15 @@ class DocumentView(RoleRequiredMixin, View):
         form = DocumentViewForm(request.POST)
         if not form.is_valid():
             return self.render(document, form)
-        data = services.document_copy_read(
-            document=document,
-            actor=request.user,
-            origin=Origin.of(request),
-            reason=form.cleaned_data["reason"],
-        )
+        try:
+            data = services.document_copy_read(
+                document=document,
+                actor=request.user,
+                origin=Origin.of(request),
+                reason=form.cleaned_data["reason"],
+            )
+        except documents.CopyUnavailable:
+            return self.render(document, form, unavailable=True, status=410)
         extension = documents.EXTENSIONS.get(document.content_type, "bin")
         response = FileResponse(
             io.BytesIO(data),
@@ -565,12 +611,37 @@ class DocumentView(RoleRequiredMixin, View):
         )
         return response
 
-    def render(self, document: DocumentCopy, form: DocumentViewForm) -> HttpResponse:
+    def render(
+        self,
+        document: DocumentCopy,
+        form: DocumentViewForm,
+        *,
+        unavailable: bool = False,
+        status: int = 200,
+    ) -> HttpResponse:
+        registration = document.registration
         return render(
             self.request,
             self.template_name,
-            {"document": document, "registration": document.registration, "form": form},
+            {
+                "document": document,
+                "registration": registration,
+                "form": form,
+                "unavailable": unavailable,
+                "back_url": self.back_url(registration) if unavailable else "",
+            },
+            status=status,
         )
+
+    def back_url(self, registration: Registration) -> str:
+        """The counter's record page for its staff, the review page for supervisors."""
+        user = self.request.user
+        if (
+            roles.allows(user, roles.RECORD)
+            and user.stores.filter(pk=registration.store_id).exists()
+        ):
+            return reverse("counter-record", args=[registration.reference])
+        return reverse("review-detail", args=[registration.reference])
 
 
 @method_decorator(sensitive_post_parameters(), name="dispatch")
@@ -588,7 +659,7 @@ class FindView(CounterMixin, View):
             return render(request, self.template_name, {"form": form})
         data = form.cleaned_data
         by = data["by"]
-        found = selectors.registration_find_for_counter(
+        found = selectors.registration_find_at_counter(
             user=request.user,
             msisdn=data["msisdn"] if by == "msisdn" else "",
             document_type=data["document_type"] if by == "document" else "",
@@ -598,7 +669,12 @@ class FindView(CounterMixin, View):
             actor=request.user,
             action=AuditEvent.Action.SEARCHED,
             origin=Origin.of(request),
-            details={"by": by, "matches": len(found)},
+            # Which records were listed, so that the audit shows what the search disclosed.
+            details={
+                "by": by,
+                "matches": len(found),
+                "references": [registration.reference for registration in found],
+            },
         )
         if len(found) == 1:
             return redirect("counter-record", found[0].reference)
@@ -613,7 +689,7 @@ class _ChangeRequestView(CounterMixin, View):
     success_message = ""
 
     def registration(self, request: HttpRequest, reference: str) -> Registration | None:
-        registration = _counter_registration(request, reference)
+        registration = _counter_registration(request, reference, shows=SHOWS_DOCUMENT)
         if registration.status != Registration.Status.APPROVED:
             return None
         return registration

@@ -3,12 +3,15 @@
 import datetime
 
 import pytest
+from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from registrations import roles
+from registrations import crypto, roles
 from registrations.models import (
     AuditEvent,
     DocumentCopy,
@@ -46,6 +49,20 @@ def errors_of(response) -> dict:
 
 def events(action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action).order_by("seq"))
+
+
+@pytest.fixture
+def decrypted(monkeypatch) -> list[str]:
+    """Which stored fields ("Model.field") are decrypted while a test runs."""
+    seen: list[str] = []
+    real = crypto.decrypt_text
+
+    def spy(token: str, *, where: str = "a stored value") -> str:
+        seen.append(where)
+        return real(token, where=where)
+
+    monkeypatch.setattr(crypto, "decrypt_text", spy)
+    return seen
 
 
 # Starting, the steps, submitting
@@ -495,6 +512,18 @@ def test_counter_staff_of_another_store_get_404(client, store, other_store, staf
     assert Registration.objects.filter(pk=registration.pk).exists()
 
 
+def test_counter_pages_show_only_the_stores_where_one_works_not_those_one_supervises(
+    client, store, other_store, staff
+):
+    both = make_user(roles.COUNTER_STAFF, stores=[store], supervises=[other_store])
+    both.groups.add(Group.objects.get(name=roles.SUPERVISOR))
+    mine = make_complete_draft(store=store, created_by=staff)
+    supervised = make_complete_draft(store=other_store, created_by=staff)
+    client.force_login(both)
+    assert client.get(url("counter-record", mine)).status_code == 200
+    assert client.get(url("counter-record", supervised)).status_code == 404
+
+
 @pytest.mark.parametrize("who", ["supervisor", "compliance"])
 def test_other_roles_cannot_open_counter_pages(client, store, staff, who, request):
     registration = make_complete_draft(store=store, created_by=staff)
@@ -558,6 +587,68 @@ def test_a_returned_record_is_corrected_and_resubmitted(staff_client, store, sta
     assert (change.from_status, change.to_status) == ("returned", "pending")
     assert events(AuditEvent.Action.RESUBMITTED)
     assert not events(AuditEvent.Action.SUBMITTED)
+
+
+def test_a_returned_record_shows_the_supervisors_comment_on_its_pages(
+    staff_client, store, staff, supervisor
+):
+    registration = make_registration(
+        store=store,
+        created_by=staff,
+        status="returned",
+        step=3,
+        reviewer=supervisor,
+        decided_at=timezone.now(),
+        reason_code="document_unreadable",
+        comment="The photo is blurred; take it again.",
+    )
+    for name in ("counter-materials", "counter-identity", "counter-record"):
+        page = staff_client.get(url(name, registration)).content.decode()
+        assert "The photo is blurred; take it again." in page, name
+
+
+# Each page decrypts only what it shows
+
+PERSON_FIELDS = ("name_en", "name_zh", "date_of_birth", "address", "contact_number", "email")
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "shown"),
+    [
+        ("counter-resume", "draft", set()),
+        ("counter-materials", "draft", set()),
+        ("counter-channel", "draft", set()),
+        ("counter-record", "draft", {"Person.document_number"}),
+        ("counter-record", "approved", {"Person.document_number"}),
+        ("counter-receipt", "pending", {"Person.document_number"}),
+        ("counter-update", "approved", {"Person.document_number"}),
+        ("counter-terminate", "approved", {"Person.document_number"}),
+    ],
+)
+def test_a_page_decrypts_no_identity_field_it_does_not_show(
+    staff_client, store, staff, supervisor, decrypted, name, status, shown
+):
+    decided = {"reviewer": supervisor, "decided_at": timezone.now()} if status == "approved" else {}
+    registration = make_registration(
+        store=store, created_by=staff, status=status, step=3, **decided
+    )
+    decrypted.clear()
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_client.get(url(name, registration))
+    assert response.status_code in (200, 302)
+    assert set(decrypted) == shown
+    sql = " ".join(query["sql"] for query in queries.captured_queries)
+    for field in PERSON_FIELDS:
+        assert f'"registrations_person"."{field}"' not in sql, field
+    assert '"registrations_registration"."comment"' not in sql
+
+
+def test_the_identity_step_loads_the_identity_it_shows(staff_client, store, staff, decrypted):
+    registration = make_complete_draft(store=store, created_by=staff)
+    decrypted.clear()
+    page = staff_client.get(url("counter-identity", registration)).content.decode()
+    assert CUSTOMER["name_en"] in page and CUSTOMER["address"] in page
+    assert {"Person.name_en", "Person.address", "Person.document_number"} <= set(decrypted)
 
 
 # Viewing is audited

@@ -2,6 +2,8 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -251,3 +253,69 @@ def test_the_record_page_links_to_copies_only_for_those_allowed(staff_client, st
     page = staff_client.get(url("counter-record", pending)).content.decode()
     assert document_url(copy) not in page
     assert "Identity document" in page
+
+
+# A copy whose file is gone or damaged
+
+UNAVAILABLE = (
+    "This copy cannot be shown: the file is missing or damaged. Ask the counter for a new upload."
+)
+
+
+def _lose_file(copy: DocumentCopy) -> None:
+    documents.stored_path(copy.stored_name).unlink()
+
+
+def _damage_file(copy: DocumentCopy) -> None:
+    path = documents.stored_path(copy.stored_name)
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+
+
+@pytest.mark.parametrize("spoil", [_lose_file, _damage_file], ids=["missing", "damaged"])
+def test_a_copy_whose_file_is_missing_or_damaged_says_so_and_the_attempt_is_audited(
+    staff_client, store, staff, spoil
+):
+    registration = make_complete_draft(store=store, created_by=staff)
+    copy = registration.documents.get()
+    spoil(copy)
+    response = staff_client.post(document_url(copy), {"reason": "check_against_original"})
+    assert response.status_code == 410
+    page = response.content.decode()
+    assert UNAVAILABLE in page
+    assert 'name="reason"' not in page, "nothing to view: no form to ask again"
+    assert url("counter-record", registration) in page
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.DOCUMENT_VIEWED)
+    assert event.details == {"document": copy.pk, "kind": "identity", "available": False}
+    assert event.reason == "check_against_original"
+    assert event.registration_reference == registration.reference
+    assert event.actor == staff
+
+
+def test_a_supervisor_is_sent_back_to_the_review_page_from_a_missing_copy(
+    client, store, staff, supervisor
+):
+    registration = make_registration(store=store, created_by=staff, status="pending")
+    copy = make_document_copy(registration)
+    _lose_file(copy)
+    client.force_login(supervisor)
+    response = client.post(document_url(copy), {"reason": "review_submission"})
+    assert response.status_code == 410
+    assert UNAVAILABLE in response.content.decode()
+    assert reverse("review-detail", args=[registration.reference]) in response.content.decode()
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.DOCUMENT_VIEWED)
+    assert event.details["available"] is False and event.actor == supervisor
+
+
+# The record page lists the copies
+
+
+def test_the_record_page_costs_the_same_queries_for_one_copy_or_five(staff_client, store, staff):
+    def queries_for_record_page_with(copies: int) -> int:
+        registration = make_registration(store=store, created_by=staff, step=3)
+        links = [document_url(make_document_copy(registration)) for _ in range(copies)]
+        with CaptureQueriesContext(connection) as queries:
+            page = staff_client.get(url("counter-record", registration)).content.decode()
+        assert all(link in page for link in links), "each copy has its View link"
+        return len(queries.captured_queries)
+
+    assert queries_for_record_page_with(1) == queries_for_record_page_with(5)

@@ -1,6 +1,8 @@
 """The receipt: what the customer takes away, with the document number masked."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from registrations.models import AuditEvent, Registration
@@ -107,3 +109,16 @@ def test_the_status_page_is_step_four_with_the_receipt_link(staff_client):
     assert AuditEvent.objects.filter(
         action=AuditEvent.Action.VIEWED, registration_reference=registration.reference
     ).exists()
+
+
+def test_the_receipt_page_does_not_even_load_the_identity_it_does_not_print(
+    staff_client, store, staff
+):
+    registration = make_registration(store=store, created_by=staff, status="pending")
+    with CaptureQueriesContext(connection) as queries:
+        page = staff_client.get(url("counter-receipt", registration)).content.decode()
+    assert "A123***(*)" in page
+    sql = " ".join(query["sql"] for query in queries.captured_queries)
+    assert '"registrations_person"."document_number"' in sql, "the masked number needs it"
+    for field in ("name_en", "name_zh", "date_of_birth", "address", "contact_number", "email"):
+        assert f'"registrations_person"."{field}"' not in sql, field

@@ -1,13 +1,19 @@
 """Updates of information and terminations at the counter, recorded as pending changes."""
 
 import pytest
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from registrations import roles
+from registrations import crypto, roles, selectors, services
 from registrations.models import AuditEvent, PendingChange, Registration
 from tests.factories import (
     JPEG,
+    PNG,
     make_approved,
+    make_document_copy,
     make_person,
     make_registration,
     make_user,
@@ -30,6 +36,26 @@ def searched() -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=AuditEvent.Action.SEARCHED))
 
 
+@pytest.fixture
+def decrypted(monkeypatch) -> list[str]:
+    """Which stored fields ("Model.field") are decrypted while a test runs."""
+    seen: list[str] = []
+    real = crypto.decrypt_text
+
+    def spy(token: str, *, where: str = "a stored value") -> str:
+        seen.append(where)
+        return real(token, where=where)
+
+    monkeypatch.setattr(crypto, "decrypt_text", spy)
+    return seen
+
+
+def copies_listed(page: str) -> int:
+    """How many copies the record page lists under "Copies on file"."""
+    section = page[page.index('id="copies"') : page.index('id="changes"')]
+    return section.count('class="list-group-item d-flex')
+
+
 # Finding the registration
 
 
@@ -39,7 +65,7 @@ def test_find_by_mobile_number_goes_to_the_record_by_its_reference(staff_client,
     assert response.url == url("counter-record", approved)
     assert "6123" not in response.url
     [event] = searched()
-    assert event.details == {"by": "msisdn", "matches": 1}
+    assert event.details == {"by": "msisdn", "matches": 1, "references": [approved.reference]}
     assert "6123" not in repr(event.details) + event.reason
 
 
@@ -50,7 +76,8 @@ def test_find_by_document_uses_the_blind_index_however_the_number_is_typed(staff
     )
     assert response.url == url("counter-record", approved)
     [event] = searched()
-    assert event.details == {"by": "document", "matches": 1}
+    assert event.details == {"by": "document", "matches": 1, "references": [approved.reference]}
+    assert "A123456" not in repr(event.details) + event.reason
 
 
 def test_find_lists_several_matches_without_putting_the_number_in_a_url(
@@ -66,7 +93,12 @@ def test_find_lists_several_matches_without_putting_the_number_in_a_url(
     results = page[page.index('id="find-results"') :]
     assert url("counter-record", approved) in results and url("counter-record", other) in results
     assert "A123456" not in results, "the list links by reference only"
-    assert searched()[0].details["matches"] == 2
+    [event] = searched()
+    assert event.details == {
+        "by": "document",
+        "matches": 2,
+        "references": [approved.reference, other.reference],
+    }, "the audit names the records the search listed, never the number searched"
 
 
 def test_find_only_returns_approved_registrations_of_the_staff_stores(
@@ -82,6 +114,40 @@ def test_find_only_returns_approved_registrations_of_the_staff_stores(
         assert response.status_code == 200
         assert "No approved registration of your store matches." in response.content.decode()
     assert [event.details["matches"] for event in searched()] == [0, 0]
+    assert [event.details["references"] for event in searched()] == [[], []]
+
+
+@override_settings(BLIND_INDEX_BITS=2)
+def test_find_by_document_decrypts_only_the_document_number_of_each_candidate(
+    staff_client, store, staff, supervisor, decrypted
+):
+    numbers = ["A1234563", "XA1234568", "Z683365A", "K1234560", "AB9876543"]
+    people = {
+        number: make_approved(
+            store=store,
+            created_by=staff,
+            reviewer=supervisor,
+            customer=make_person(document_number=number, name_en=f"Person {i}"),
+        )
+        for i, number in enumerate(numbers)
+    }
+    # Five people over four index values: at least two of them share one.
+    indexes = [crypto.blind_index("hkid", number) for number in numbers]
+    wanted = next(n for n, index in zip(numbers, indexes, strict=True) if indexes.count(index) > 1)
+    decrypted.clear()
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_client.post(
+            reverse("counter-find"),
+            {"by": "document", "document_type": "hkid", "document_number": wanted},
+        )
+    assert response.url == url("counter-record", people[wanted])
+    assert set(decrypted) == {"Person.document_number"}
+    assert decrypted.count("Person.document_number") == indexes.count(
+        crypto.blind_index("hkid", wanted)
+    ), "each candidate's number, and nothing else, is decrypted"
+    sql = " ".join(query["sql"] for query in queries.captured_queries)
+    for name in ("name_en", "name_zh", "date_of_birth", "address", "contact_number", "email"):
+        assert f'"registrations_person"."{name}"' not in sql
 
 
 def test_find_checks_what_was_typed(staff_client):
@@ -171,6 +237,113 @@ def test_a_renewed_document_is_checked_and_its_copy_kept_apart(staff_client, app
     assert change.new_document_number == "K12345678"
     assert change.new_document_copy.content_type == "image/jpeg"
     assert approved.documents.count() == before + 1, "the approved copy is not replaced"
+
+
+def test_a_renewed_copy_is_not_the_copy_on_file_until_the_update_is_approved(
+    staff_client, client, approved, supervisor
+):
+    original = make_document_copy(approved, data=PNG)
+    response = staff_client.post(
+        url("counter-update", approved),
+        {
+            "new_document_type": "hkid",
+            "new_document_number": "Z683365(A)",
+            "renewed_copy": upload(JPEG, name="renewed.jpg"),
+        },
+    )
+    assert response.status_code == 302
+    change = PendingChange.objects.get()
+    renewed = change.new_document_copy
+    assert renewed.kind == "identity"
+    assert selectors.document_copy_list_on_file(registration=approved)["identity"] == original
+    page = staff_client.get(url("counter-record", approved)).content.decode()
+    assert copies_listed(page) == 1, "the pending renewed copy is not listed as on file"
+
+    services.pending_change_decide(change=change, reviewer=supervisor, approve=True)
+    assert selectors.document_copy_list_on_file(registration=approved)["identity"] == renewed
+    page = staff_client.get(url("counter-record", approved)).content.decode()
+    assert copies_listed(page) == 2
+
+
+def test_a_rejected_renewed_copy_never_becomes_the_copy_on_file(staff_client, approved, supervisor):
+    original = make_document_copy(approved, data=PNG)
+    staff_client.post(
+        url("counter-update", approved),
+        {
+            "new_document_type": "hkid",
+            "new_document_number": "Z683365(A)",
+            "renewed_copy": upload(JPEG, name="renewed.jpg"),
+        },
+    )
+    change = PendingChange.objects.get()
+    services.pending_change_decide(
+        change=change, reviewer=supervisor, approve=False, reason_code="document_mismatch"
+    )
+    assert selectors.document_copy_list_on_file(registration=approved)["identity"] == original
+    page = staff_client.get(url("counter-record", approved)).content.decode()
+    assert copies_listed(page) == 1
+    assert "Rejected" in page
+
+
+@pytest.mark.parametrize("status", ["pending", "rejected"])
+def test_a_stored_renewed_copy_of_an_undecided_or_rejected_update_is_not_on_file(
+    staff_client, approved, staff, supervisor, status
+):
+    original = make_document_copy(approved, data=PNG)
+    renewed = make_document_copy(approved, data=JPEG)
+    decided = (
+        {"decided_by": supervisor, "decided_at": timezone.now()} if status != "pending" else {}
+    )
+    PendingChange.objects.create(
+        registration=approved,
+        kind="update",
+        status=status,
+        changed_fields=["document_type", "document_number"],
+        new_document_type="hkid",
+        new_document_number="Z683365A",
+        new_document_copy=renewed,
+        requested_by=staff,
+        **decided,
+    )
+    assert selectors.document_copy_list_on_file(registration=approved) == {"identity": original}
+    page = staff_client.get(url("counter-record", approved)).content.decode()
+    assert copies_listed(page) == 1
+
+
+def test_after_an_approved_renewal_a_later_pending_one_leaves_the_approved_copy_on_file(
+    staff_client, approved, supervisor
+):
+    make_document_copy(approved, data=PNG)
+    renewal = {"new_document_type": "hkid", "new_document_number": "Z683365(A)"}
+    staff_client.post(url("counter-update", approved), renewal | {"renewed_copy": upload(JPEG)})
+    first = PendingChange.objects.get()
+    services.pending_change_decide(change=first, reviewer=supervisor, approve=True)
+    renewal = {"new_document_type": "hkid", "new_document_number": "K123456(0)"}
+    staff_client.post(url("counter-update", approved), renewal | {"renewed_copy": upload(JPEG)})
+    second = PendingChange.objects.get(status="pending")
+    on_file = selectors.document_copy_list_on_file(registration=approved)
+    assert on_file["identity"] == first.new_document_copy
+    assert on_file["identity"] != second.new_document_copy
+
+
+def test_the_record_page_shows_changes_without_decrypting_their_values(
+    staff_client, approved, decrypted
+):
+    staff_client.post(
+        url("counter-update", approved),
+        {"new_address": "Flat 1, 2 New Street, Sha Tin", "new_email": "new@example.com"},
+    )
+    decrypted.clear()
+    with CaptureQueriesContext(connection) as queries:
+        page = staff_client.get(url("counter-record", approved)).content.decode()
+    changes = page[page.index('id="changes"') :]
+    assert "Update of information" in changes and "Pending review" in changes
+    assert "address, email" in changes
+    assert "New Street" not in page and "new@example.com" not in page
+    assert not [where for where in decrypted if where.startswith("PendingChange.")]
+    sql = " ".join(query["sql"] for query in queries.captured_queries)
+    assert '"registrations_pendingchange"."new_address"' not in sql
+    assert '"registrations_pendingchange"."termination_reason"' not in sql
 
 
 def test_a_termination_is_recorded_with_its_reason(staff_client, approved):
