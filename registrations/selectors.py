@@ -167,20 +167,6 @@ def document_copy_can_view(*, user: User, document: DocumentCopy) -> bool:
     return document_copy_can_view_of(user=user, registration=document.registration)
 
 
-def registration_find_for_counter(
-    *, user: User, msisdn: str = "", document_type: str = "", document_number: str = ""
-) -> list[Registration]:
-    """Approved registrations of the user's stores, by mobile number or by document."""
-    approved = registration_list_for_counter(user=user).filter(status=Registration.Status.APPROVED)
-    if msisdn:
-        return list(approved.filter(msisdn=msisdn).select_related("store").order_by("pk"))
-    if document_type and document_number:
-        return registration_list_by_document(
-            document_type=document_type, document_number=document_number, queryset=approved
-        )
-    return []
-
-
 def drafts_stale(*, now: datetime.datetime | None = None) -> QuerySet[Registration]:
     """Drafts nobody has touched for longer than the policy keeps a draft."""
     now = now or timezone.now()
