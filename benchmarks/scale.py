@@ -198,9 +198,9 @@ def seed(registrations: int, events: int, stores: int) -> None:
                 )
                 # One history line per submission: the dashboard counts submissions per day.
                 cursor.executemany(
-                    "INSERT INTO registrations_statuschange (registration_id, from_status, "
-                    "to_status, actor_id, at, reason_code, comment) SELECT id, 'draft', "
-                    "'pending', %s, %s, '', %s FROM registrations_registration "
+                    "INSERT INTO registrations_statuschange (registration_id, store_id, "
+                    "from_status, to_status, actor_id, at, reason_code, comment) SELECT id, "
+                    "store_id, 'draft', 'pending', %s, %s, '', %s FROM registrations_registration "
                     "WHERE reference = %s",
                     [(actor, at, empty_comment, ref) for ref, actor, at in history_values],
                 )

@@ -9,6 +9,15 @@ CSV cells that a spreadsheet would run as a formula (starting with = + - @, a ta
 return) get a leading apostrophe, as OWASP advises; a cell that starts with an apostrophe gets
 one too, so that removing exactly one leading apostrophe from every cell that has one gives the
 original text back. `verify_export` does that before hashing.
+
+An export is recorded twice: an `exported` event with state "started" before its first byte
+leaves (so that even a worker killed half-way leaves a trace), and one with state "finished" or
+"interrupted" and the number of rows once it ends.
+
+The chain alone cannot show that the newest events were deleted, or that every hash was
+recomputed from an edited event onward: the result is a shorter or different chain that is
+intact. An anchor (an event number and its hash, recorded outside simreg after a check) closes
+that gap: `audit_chain_check` confirms that each anchor's event still exists with that hash.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +79,34 @@ UTF8_BOM = "\ufeff"
 ROWS_PER_QUERY = 2000
 BYTES_PER_CHUNK = 64 * 1024
 
+# Filter times must fall in these years (local time): far enough from the limits of `datetime`
+# that converting them to UTC never overflows, and wide enough for any event of this log.
+MIN_YEAR = 2000
+MAX_YEAR = 2999
+# The largest event number a database can hold (a signed 64-bit integer).
+MAX_SEQ = 2**63 - 1
+
+# The states of an export's `exported` events.
+STARTED = "started"
+FINISHED = "finished"
+INTERRUPTED = "interrupted"
+
+
+def time_in_range(moment: datetime) -> bool:
+    """Whether a filter time lies in the years MIN_YEAR to MAX_YEAR."""
+    return MIN_YEAR <= moment.year <= MAX_YEAR
+
+
+def event_number(text: str) -> int | None:
+    """An event number written in ASCII digits, 1 to MAX_SEQ; None for anything else.
+
+    `str.isdigit` alone is not enough: it accepts "²", which `int` refuses.
+    """
+    if not (text.isascii() and text.isdecimal()) or len(text) > len(str(MAX_SEQ)):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_SEQ else None
+
 
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -95,6 +133,12 @@ class AuditFilters:
     action: str = ""
     store: str = ""
     reference: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            moment = getattr(self, name)
+            if moment is not None and not time_in_range(moment):
+                raise ValueError(f"{name} must fall in the years {MIN_YEAR} to {MAX_YEAR}.")
 
     def events(self) -> QuerySet[AuditEvent]:
         return selectors.audit_event_list(
@@ -163,6 +207,7 @@ class AuditExport:
         self.format = fmt
         self.rows = 0
         self.up_to_seq: int | None = None
+        self.started_seq: int | None = None
         self.started_at = timezone.now()
 
     @property
@@ -174,16 +219,23 @@ class AuditExport:
         stamp = timezone.localtime(self.started_at).strftime("%Y%m%d-%H%M%S")
         return f"simreg-audit-{stamp}.{self.format}"
 
+    def fix_extent(self) -> int:
+        """The last event the export covers: the newest one now (only the first call reads it).
+
+        Events appended later (the export's own `exported` events among them) stay out: an
+        export covers the log as it stood when the export began.
+        """
+        if self.up_to_seq is None:
+            self.up_to_seq = (
+                AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+            )
+        return self.up_to_seq
+
     def chunks(self) -> Iterator[bytes]:
         """The file, in chunks of about BYTES_PER_CHUNK bytes; nothing runs until iterated."""
-        # Events appended while the export runs (its own EXPORTED event among them) stay out:
-        # an export covers the log as it stood when the export began.
-        self.up_to_seq = (
-            AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
-        )
         rows = (
             self.filters.events()
-            .filter(seq__lte=self.up_to_seq)
+            .filter(seq__lte=self.fix_extent())
             .order_by("seq")
             .values(*PAYLOAD_KEYS, "hash")
             .iterator(chunk_size=ROWS_PER_QUERY)
@@ -208,55 +260,185 @@ class AuditExport:
         if buffer.tell():
             yield buffer.getvalue().encode()
 
-    def details(self, *, complete: bool) -> dict[str, Any]:
-        return {
+    def details(self, *, state: str) -> dict[str, Any]:
+        """What the export's `exported` event holds in `state` (STARTED, FINISHED, INTERRUPTED)."""
+        details: dict[str, Any] = {
+            "state": state,
             "format": self.format,
             "filters": self.filters.as_details(),
-            "rows": self.rows,
             "up_to_seq": self.up_to_seq,
-            "complete": complete,
         }
+        if state != STARTED:
+            details.update(rows=self.rows, complete=state == FINISHED, started_seq=self.started_seq)
+        return details
 
 
-def audit_export_record(
+def audit_export_started(
+    *, export: AuditExport, actor: User | None, origin: Origin = COMMAND_LINE
+) -> AuditEvent:
+    """Record that an export begins, before any of it is written: its format, filters and
+    the last event it covers. The event is committed at once (audit_record is atomic, and
+    neither views nor commands run inside a transaction), so it stays if the export dies."""
+    export.fix_extent()
+    event = audit_record(
+        actor=actor,
+        action=AuditEvent.Action.EXPORTED,
+        origin=origin,
+        details=export.details(state=STARTED),
+    )
+    export.started_seq = event.seq
+    return event
+
+
+def audit_export_ended(
     *, export: AuditExport, actor: User | None, origin: Origin = COMMAND_LINE, complete: bool
 ) -> AuditEvent:
-    """The export's own audit event: its format, filters and the number of rows it held."""
+    """Record how an export ended: finished or interrupted, and the number of rows it held."""
     return audit_record(
         actor=actor,
         action=AuditEvent.Action.EXPORTED,
         origin=origin,
-        details=export.details(complete=complete),
+        details=export.details(state=FINISHED if complete else INTERRUPTED),
     )
 
 
 def audit_export_stream(
     *, export: AuditExport, actor: User | None, origin: Origin
 ) -> Iterator[bytes]:
-    """The export's chunks; its audit event is written once the last row has been sent.
+    """Record the start of the export now, and return its chunks, which record its end.
 
     A streamed response is sent after the view has returned, so only the end of the stream
-    knows how many rows left. A download broken off half-way (the server closes this
-    generator) is recorded too, with the rows sent so far and `complete: false`.
+    knows how many rows left. A download broken off half-way (the server closes the
+    generator) is recorded as interrupted, with the rows sent so far. A worker killed outright
+    records no end: its "started" event, written before the first byte, is the trace it leaves.
     """
+    audit_export_started(export=export, actor=actor, origin=origin)
+    return _chunks_then_end(export=export, actor=actor, origin=origin)
+
+
+def _chunks_then_end(*, export: AuditExport, actor: User | None, origin: Origin) -> Iterator[bytes]:
     complete = False
     try:
         yield from export.chunks()
         complete = True
     finally:
-        audit_export_record(export=export, actor=actor, origin=origin, complete=complete)
+        audit_export_ended(export=export, actor=actor, origin=origin, complete=complete)
 
 
-def audit_chain_check(*, actor: User | None, origin: Origin = COMMAND_LINE) -> ChainReport:
-    """Verify the whole chain and record that it was verified, with the outcome."""
-    report = audit_chain_verify()
+# Checking the database's chain, and anchors ----------------------------------------------------
+
+ANCHOR_PATTERN = re.compile(
+    r"(?:HEAD\s+)?(?:"
+    r"\#?(?P<seq>\d+):(?P<hash>[0-9a-f]{64})"  # SEQ:HASH
+    r"|seq=(?P<seq2>\d+)\s+hash=(?P<hash2>[0-9a-f]{64})"  # as verify_audit prints the head
+    r")",
+    re.ASCII | re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """An event number and the hash it had, recorded outside simreg after a check."""
+
+    seq: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """`SEQ:HASH`; the `HEAD seq=SEQ hash=HASH` line that verify_audit prints works too."""
+        match = ANCHOR_PATTERN.fullmatch(text.strip())
+        if match is None:
+            raise ValueError(f"not an anchor (SEQ:HASH): {text!r}")
+        seq = event_number(match["seq"] or match["seq2"])
+        if seq is None:
+            raise ValueError(f"not an event number: {text!r}")
+        return cls(seq=seq, hash=(match["hash"] or match["hash2"]).lower())
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+
+@dataclass(frozen=True)
+class AnchorCheck:
+    """An anchor and the hash its event has now (None: the event no longer exists)."""
+
+    anchor: Anchor
+    found_hash: str | None
+
+    @property
+    def matches(self) -> bool:
+        return self.found_hash == self.anchor.hash
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    """The chain's report, its head when intact, and how each anchor compared."""
+
+    chain: ChainReport
+    head: Anchor | None = None
+    anchors: tuple[AnchorCheck, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and all(check.matches for check in self.anchors)
+
+    @property
+    def mismatched(self) -> list[AnchorCheck]:
+        return [check for check in self.anchors if not check.matches]
+
+    def details(self) -> dict[str, Any]:
+        details: dict[str, Any] = {
+            "ok": self.ok,
+            "checked": self.chain.checked,
+            "broken_seq": self.chain.broken_seq,
+            "head_seq": self.head.seq if self.head else None,
+            "head_hash": self.head.hash if self.head else None,
+        }
+        if self.anchors:
+            details["anchors"] = [
+                {"seq": check.anchor.seq, "hash": check.anchor.hash, "matches": check.matches}
+                for check in self.anchors
+            ]
+        return details
+
+
+def _chain_and_head() -> tuple[ChainReport, Anchor | None]:
+    """Verify the whole chain; when intact, its head is the last event verified."""
+    last: list[AuditEvent] = []
+
+    def events() -> Iterator[AuditEvent]:
+        for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=5000):
+            last[:] = [event]
+            yield event
+
+    report = audit_chain_verify(events=events())
+    head = Anchor(seq=last[0].seq, hash=last[0].hash) if report.ok and last else None
+    return report, head
+
+
+def audit_chain_check(
+    *, actor: User | None, origin: Origin = COMMAND_LINE, anchors: Sequence[Anchor] = ()
+) -> AuditCheck:
+    """Verify the whole chain and each anchor, and record that it was verified, with the
+    outcome. Anchors are compared before the check's own event is appended."""
+    report, head = _chain_and_head()
+    found = dict(
+        AuditEvent.objects.filter(seq__in=[anchor.seq for anchor in anchors]).values_list(
+            "seq", "hash"
+        )
+    )
+    check = AuditCheck(
+        chain=report,
+        head=head,
+        anchors=tuple(AnchorCheck(anchor, found.get(anchor.seq)) for anchor in anchors),
+    )
     audit_record(
         actor=actor,
         action=AuditEvent.Action.VERIFIED,
         origin=origin,
-        details={"ok": report.ok, "checked": report.checked, "broken_seq": report.broken_seq},
+        details=check.details(),
     )
-    return report
+    return check
 
 
 # Verifying an exported file, without the database ----------------------------------------------

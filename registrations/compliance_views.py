@@ -21,10 +21,16 @@ from registrations import roles, selectors
 from registrations.audit import Origin, audit_record
 from registrations.audit_export import (
     EXPORT_FORMATS,
+    MAX_YEAR,
+    MIN_YEAR,
+    Anchor,
+    AuditCheck,
     AuditExport,
     AuditFilters,
     audit_chain_check,
     audit_export_stream,
+    event_number,
+    time_in_range,
 )
 from registrations.models import AuditEvent, Store
 from registrations.views import RoleRequiredMixin
@@ -89,6 +95,15 @@ class AuditFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        for name in ("since", "until"):
+            moment = cleaned.get(name)
+            if moment is not None and not time_in_range(moment):
+                # Also keeps the conversion to UTC from overflowing near the year 1 or 9999.
+                self.add_error(
+                    name,
+                    _("Enter a time between the years %(first)s and %(last)s.")
+                    % {"first": MIN_YEAR, "last": MAX_YEAR},
+                )
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and until <= since:
             self.add_error("until", _("This must be later than the start of the range."))
@@ -115,8 +130,54 @@ def _filter_query(params: QueryDict) -> str:
 
 
 def _cursor(params: QueryDict, name: str) -> int | None:
-    value = params.get(name, "")
-    return int(value) if value.isdigit() else None
+    """An event number to page from; anything else (not ASCII digits, out of range) is ignored."""
+    return event_number(params.get(name, ""))
+
+
+class AuditVerifyForm(forms.Form):
+    """Verifying the chain, optionally against an anchor recorded after an earlier check."""
+
+    anchor = forms.CharField(
+        label=gettext_lazy("Recorded anchor (optional)"),
+        max_length=200,
+        required=False,
+        help_text=gettext_lazy(
+            "The event number and hash (number:hash) recorded outside simreg after an earlier "
+            "check, for example in the compliance ticket."
+        ),
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": gettext_lazy("number:hash"),
+                "spellcheck": "false",
+                "autocomplete": "off",
+                "class": "font-monospace",
+            }
+        ),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False  # the page's <form> also holds the button
+
+    def clean_anchor(self) -> Anchor | None:
+        text = self.cleaned_data["anchor"].strip()
+        if not text:
+            return None
+        try:
+            return Anchor.parse(text)
+        except ValueError:
+            raise forms.ValidationError(
+                _(
+                    "Enter the event number, a colon and the 64-character hash, as recorded "
+                    "after an earlier check (for example 1234:9f86d0…)."
+                ),
+                code="invalid",
+            ) from None
+
+
+# The head shown after a check: the session holds an event number and a hash, nothing else.
+VERIFIED_HEAD = "simreg_audit_verified_head"
 
 
 class AuditListView(RoleRequiredMixin, View):
@@ -127,8 +188,14 @@ class AuditListView(RoleRequiredMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         form = AuditFilterForm(request.GET)
-        context = {"form": form, "filter_query": _filter_query(request.GET)}
+        context = {
+            "form": form,
+            "filter_query": _filter_query(request.GET),
+            "verify_form": AuditVerifyForm(),
+            "verified_head": request.session.pop(VERIFIED_HEAD, None),
+        }
         if not form.is_valid():
+            # Nothing is listed, so nothing is recorded; the errors stand next to the fields.
             return render(request, self.template_name, context, status=400)
         filters = form.filters()
         page = selectors.audit_event_page(
@@ -170,13 +237,33 @@ class AuditExportView(RoleRequiredMixin, View):
 
 
 class AuditVerifyView(RoleRequiredMixin, View):
-    """Recompute the whole chain and say whether it is intact, or where it breaks."""
+    """Recompute the whole chain and say whether it is intact, or where it breaks; check an
+    anchor recorded earlier, and show the head to record for the next check."""
 
     required_permission = roles.BROWSE_AUDIT
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        report = audit_chain_check(actor=request.user, origin=Origin.of(request))
+        verify_form = AuditVerifyForm(request.POST)
+        if not verify_form.is_valid():
+            # Nothing is verified, so nothing is recorded; the error stands next to the field.
+            context = {
+                "form": AuditFilterForm(),
+                "filter_query": "",
+                "verify_form": verify_form,
+            }
+            return render(request, AuditListView.template_name, context, status=400)
+        anchor = verify_form.cleaned_data["anchor"]
+        check = audit_chain_check(
+            actor=request.user,
+            origin=Origin.of(request),
+            anchors=[anchor] if anchor is not None else [],
+        )
+        self.report(request, check)
+        return redirect("audit-list")
+
+    def report(self, request: HttpRequest, check: AuditCheck) -> None:
+        report = check.chain
         if report.ok:
             messages.success(
                 request,
@@ -189,4 +276,35 @@ class AuditVerifyView(RoleRequiredMixin, View):
                 _("The audit chain is broken at event #%(seq)s (%(problem)s).")
                 % {"seq": report.broken_seq, "problem": report.problem},
             )
-        return redirect("audit-list")
+        for anchor_check in check.anchors:
+            anchor = anchor_check.anchor
+            if anchor_check.matches:
+                messages.success(
+                    request,
+                    _(
+                        "Anchor #%(seq)s matches: the log up to that event is the one that was "
+                        "recorded."
+                    )
+                    % {"seq": anchor.seq},
+                )
+            elif anchor_check.found_hash is None:
+                messages.error(
+                    request,
+                    _(
+                        "Anchor #%(seq)s does not match: the log was truncated or re-written "
+                        "(event #%(seq)s no longer exists)."
+                    )
+                    % {"seq": anchor.seq},
+                )
+            else:
+                messages.error(
+                    request,
+                    _(
+                        "Anchor #%(seq)s does not match: the log was truncated or re-written "
+                        "(event #%(seq)s now has the hash %(hash)s)."
+                    )
+                    % {"seq": anchor.seq, "hash": anchor_check.found_hash},
+                )
+        # A head is worth recording only when everything checked out.
+        if check.ok and check.head is not None:
+            request.session[VERIFIED_HEAD] = {"seq": check.head.seq, "hash": check.head.hash}

@@ -22,11 +22,12 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken
 from django.apps import apps
+from django.conf import settings
 from django.db import connection, models, transaction
 
 from registrations import crypto, documents
 from registrations.audit import COMMAND_LINE, audit_record
-from registrations.checks import CANARY_DOCUMENT
+from registrations.checks import CANARY_DOCUMENT, index_bits_problem
 from registrations.models import AuditEvent, DocumentCopy, KeyCanary, Person
 
 ROTATE = "rotate"
@@ -342,7 +343,8 @@ def check_documents(*, batch_size: int, progress: Progress, report: RotationRepo
 def reindex_people(
     *, batch_size: int, budget: _Budget, progress: Progress, report: RotationReport
 ) -> None:
-    """Recompute Person.document_index with the BLIND_INDEX_KEY in force (as Person.save does)."""
+    """Recompute Person.document_index with the BLIND_INDEX_KEY and BLIND_INDEX_BITS in force
+    (as Person.save does), then record both in the canary."""
     qn = connection.ops.quote_name
     meta = Person._meta
     pk_column = meta.pk.column
@@ -388,8 +390,12 @@ def reindex_people(
         progress("Person blind index", seen, total)
         if len(rows) < batch_size:
             break
-    # Last: the start-up check keeps refusing the new index key until every index is done.
-    KeyCanary.objects.update(index=crypto.blind_index(*CANARY_DOCUMENT, bits=64))
+    # Last: the start-up check keeps refusing the new index key (or width) until every index
+    # is done.
+    KeyCanary.objects.update(
+        index=crypto.blind_index(*CANARY_DOCUMENT, bits=64),
+        index_bits=settings.BLIND_INDEX_BITS,
+    )
 
 
 def _no_progress(label: str, done: int, total: int) -> None:
@@ -405,6 +411,9 @@ def keys_rotate(
 ) -> RotationReport:
     """Re-encrypt every encrypted column and document under the first key; with `reindex`,
     recompute the blind indexes too. Stops after `limit_batches` writing batches if given."""
+    if reindex and (problem := index_bits_problem()):
+        # Indexes of that width would not fit, or would match too many people.
+        raise RotationError(problem)
     report = RotationReport(mode=REINDEX if reindex else ROTATE)
     budget = _Budget(limit_batches)
     tables = [spec for spec in encrypted_tables() if spec.model is not KeyCanary]

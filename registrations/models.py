@@ -290,6 +290,10 @@ class StatusChange(models.Model):
     """One line of a registration's history: every submit, decision and resubmission."""
 
     registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="history")
+    # The registration's store, copied so the dashboard counts a store's history by index.
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
     from_status = models.CharField(max_length=16, choices=Registration.Status)
     to_status = models.CharField(max_length=16, choices=Registration.Status)
     actor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
@@ -302,10 +306,15 @@ class StatusChange(models.Model):
         ordering = ["at", "pk"]
         verbose_name = _("status change")
         verbose_name_plural = _("status changes")
-        indexes = [models.Index(fields=["to_status", "at"], name="history_dashboard_idx")]
+        indexes = [models.Index(fields=["store", "to_status", "at"], name="history_dashboard_idx")]
 
     def __str__(self) -> str:
         return f"{self.from_status} → {self.to_status}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.store_id is None:
+            self.store_id = self.registration.store_id
+        super().save(*args, **kwargs)
 
 
 class PendingChange(models.Model):
@@ -399,6 +408,9 @@ class KeyCanary(models.Model):
 
     token = models.TextField()
     index = models.CharField(max_length=16)
+    # BLIND_INDEX_BITS when the stored blind indexes were last computed (null: a canary written
+    # before this was recorded).
+    index_bits = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

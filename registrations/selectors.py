@@ -351,7 +351,7 @@ def review_dashboard_for(*, user: User, days: int = 30) -> dict:
         .annotate(n=Count("*"))
         .values_list("status", "n")
     )
-    history = StatusChange.objects.filter(registration__store__in=stores, at__gte=since)
+    history = StatusChange.objects.filter(store__in=stores, at__gte=since)
     per_day = dict(
         history.filter(to_status=Registration.Status.PENDING)
         .annotate(day=TruncDate("at", tzinfo=timezone.get_current_timezone()))

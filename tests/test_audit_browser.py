@@ -17,6 +17,7 @@ from tests.factories import CUSTOMER, make_registration, make_user
 pytestmark = pytest.mark.django_db
 
 LIST = reverse("audit-list")
+YEARS = "Enter a time between the years 2000 and 2999."
 HKT = datetime.timezone(datetime.timedelta(hours=8))
 
 
@@ -219,6 +220,12 @@ def test_browsing_the_log_is_itself_an_audit_event_with_its_filters(compliance_c
         ({"since": "yesterday"}, "since", "Enter a valid date/time"),
         ({"action": "shredded"}, "action", "Select a valid choice"),
         ({"store": "NOPE"}, "store", "Select a valid choice"),
+        # Times that would overflow when converted to UTC.
+        ({"since": "0001-01-01T00:00"}, "since", YEARS),
+        ({"until": "0001-01-01T00:00"}, "until", YEARS),
+        ({"until": "9999-12-31T23:59"}, "until", YEARS),
+        ({"since": "1999-12-31T23:59", "until": "3000-01-01T00:00"}, "since", YEARS),
+        ({"since": "1999-12-31T23:59", "until": "3000-01-01T00:00"}, "until", YEARS),
     ],
 )
 def test_bad_filters_get_a_message_next_to_the_field(compliance_client, query, field, message):
@@ -228,11 +235,57 @@ def test_bad_filters_get_a_message_next_to_the_field(compliance_client, query, f
     page = response.content.decode()
     assert message in page
     assert f'id="error_1_id_{field}"' in page
+    assert "Correct the filters to see the events." in page
+    assert 'id="audit-events"' not in page
     assert AuditEvent.objects.count() == before  # nothing was listed
+
+
+def test_the_first_and_last_years_allowed_are_accepted(compliance_client, staff):
+    event = audit_record(actor=staff, action="login")
+    response = compliance_client.get(
+        LIST, {"since": "2000-01-01T00:00", "until": "2999-12-31T23:59"}
+    )
+    assert response.status_code == 200
+    assert event.seq in events_on(response.content.decode())
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"since": "0001-01-01T00:00"}, {"until": "0001-01-01"}, {"since": "9999-12-31T23:59"}],
+)
+def test_an_export_with_an_impossible_time_goes_back_to_the_field_error(compliance_client, query):
+    before = AuditEvent.objects.count()
+    response = compliance_client.get(reverse("audit-export"), {"format": "csv", **query})
+    assert response.status_code == 302
+    response = compliance_client.get(response["Location"])
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Choose a valid export format and filters." in page
+    assert YEARS in page
+    [field] = query
+    assert f'id="error_1_id_{field}"' in page
+    assert AuditEvent.objects.count() == before  # neither exported nor listed
 
 
 def test_a_cursor_that_is_not_a_number_is_ignored(compliance_client, staff):
     event = audit_record(actor=staff, action="login")
     response = compliance_client.get(LIST, {"before": "x'; DROP", "after": "-1"})
+    assert response.status_code == 200
+    assert event.seq in events_on(response.content.decode())
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        {"before": "²"},  # a digit to str.isdigit, not to int()
+        {"after": "١٢"},  # Arabic-Indic digits: decimal, not ASCII
+        {"before": "9" * 30},  # beyond any event number a database holds
+        {"after": "9" * 5000},  # beyond what int() converts
+        {"before": "0"},
+    ],
+)
+def test_a_cursor_out_of_range_is_ignored_not_an_error_page(compliance_client, staff, cursor):
+    event = audit_record(actor=staff, action="login")
+    response = compliance_client.get(LIST, cursor)
     assert response.status_code == 200
     assert event.seq in events_on(response.content.decode())

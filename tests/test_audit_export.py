@@ -1,6 +1,7 @@
 """Exports of the audit log: streamed, filtered, safe in a spreadsheet, verifiable on their own."""
 
 import csv
+import datetime
 import hashlib
 import inspect
 import io
@@ -95,17 +96,63 @@ def test_the_export_follows_the_filters_of_the_list(compliance_client, log, supe
     assert {o["actor_id"] for o in objects} == {supervisor.pk}
 
 
-def test_each_export_is_an_audit_event_with_its_filters_and_row_count(
+def exported_events() -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=AuditEvent.Action.EXPORTED).order_by("seq"))
+
+
+def test_each_export_is_recorded_when_it_starts_and_when_it_ends(
     compliance_client, compliance, log
 ):
+    newest = AuditEvent.objects.order_by("-seq").first().seq
     data = body(compliance_client.get(EXPORT, {"format": "csv", "action": "approved"}))
-    event = AuditEvent.objects.order_by("-seq").first()
-    assert event.action == AuditEvent.Action.EXPORTED
-    assert event.actor == compliance
-    assert event.details["format"] == "csv"
-    assert event.details["filters"] == {"action": "approved"}
-    assert event.details["rows"] == len(csv_rows(data)) - 1 == 1
-    assert event.details["complete"] is True
+    started, finished = exported_events()
+    assert started.actor == finished.actor == compliance
+    assert started.details == {
+        "state": "started",
+        "format": "csv",
+        "filters": {"action": "approved"},
+        "up_to_seq": newest,
+    }
+    assert finished.details == {
+        "state": "finished",
+        "format": "csv",
+        "filters": {"action": "approved"},
+        "up_to_seq": newest,
+        "rows": 1,
+        "complete": True,
+        "started_seq": started.seq,
+    }
+    assert finished.details["rows"] == len(csv_rows(data)) - 1
+    assert finished.seq == AuditEvent.objects.order_by("-seq").first().seq
+
+
+def test_the_start_is_recorded_before_the_first_byte_leaves(compliance_client, compliance, log):
+    response = compliance_client.get(EXPORT, {"format": "jsonl"})
+    # The response is built, nothing of it is sent yet: the start is already in the log.
+    [started] = exported_events()
+    assert started.details["state"] == "started"
+    assert started.details["format"] == "jsonl"
+    assert started.details["up_to_seq"] == started.seq - 1
+    objects = jsonl_objects(body(response))
+    assert [o["seq"] for o in objects] == list(range(1, started.seq))  # not its own events
+    started, finished = exported_events()
+    assert finished.details["state"] == "finished"
+    assert finished.details["rows"] == len(objects)
+
+
+def test_an_export_killed_before_it_ends_leaves_its_start_in_the_log(compliance_client, log):
+    response = compliance_client.get(EXPORT, {"format": "csv", "actor": "super"})
+    # A worker killed outright runs no clean-up code: a stream that is never read is the
+    # nearest a test comes to it.
+    assert isinstance(response, StreamingHttpResponse)
+    del response
+    [started] = exported_events()
+    assert started.details == {
+        "state": "started",
+        "format": "csv",
+        "filters": {"actor": "super"},
+        "up_to_seq": started.seq - 1,
+    }
 
 
 def test_an_export_never_contains_its_own_event(compliance_client, log):
@@ -115,6 +162,7 @@ def test_an_export_never_contains_its_own_event(compliance_client, log):
     assert event.action == "exported"
     assert exported[-1]["seq"] < event.seq
     assert event.details["up_to_seq"] == exported[-1]["seq"]
+    assert "exported" not in {o["action"] for o in exported}
 
 
 def test_a_download_broken_off_half_way_is_recorded_with_the_rows_sent(
@@ -123,12 +171,15 @@ def test_a_download_broken_off_half_way_is_recorded_with_the_rows_sent(
     monkeypatch.setattr(audit_export, "BYTES_PER_CHUNK", 1)
     export = AuditExport(filters=AuditFilters(), fmt="jsonl")
     stream = audit_export_stream(export=export, actor=compliance, origin=Origin())
+    [started] = exported_events()  # before anything was read
     next(stream)
     stream.close()  # what the server does when the client goes away
     event = AuditEvent.objects.order_by("-seq").first()
     assert event.action == "exported"
+    assert event.details["state"] == "interrupted"
     assert event.details["rows"] == 1
     assert event.details["complete"] is False
+    assert event.details["started_seq"] == started.seq
 
 
 def test_the_export_is_a_lazy_generator_that_reads_as_it_sends(monkeypatch, log):
@@ -279,19 +330,58 @@ def test_a_file_that_is_not_an_export_is_reported_not_crashed_on():
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_export_audit_writes_the_file_then_records_the_export(tmp_path, log, fmt):
+def test_export_audit_records_the_start_writes_the_file_then_records_the_end(tmp_path, log, fmt):
     output = tmp_path / f"audit.{fmt}"
     out = io.StringIO()
     call_command("export_audit", "--format", fmt, "--output", str(output), stdout=out)
     report = verify_export(output, fmt)
     assert report.ok and report.complete, report.problem
     assert report.checked == len(log[1])
-    event = AuditEvent.objects.order_by("-seq").first()
-    assert event.action == "exported"
-    assert event.actor is None and event.user_agent == "manage.py"
-    assert event.details["rows"] == report.checked
-    assert event.details["format"] == fmt
+    started, finished = exported_events()
+    assert finished.seq == AuditEvent.objects.order_by("-seq").first().seq
+    for event in (started, finished):
+        assert event.actor is None and event.user_agent == "manage.py"
+        assert event.details["format"] == fmt
+        assert event.details["up_to_seq"] == report.last_seq
+    assert started.details["state"] == "started"
+    assert finished.details["state"] == "finished"
+    assert finished.details["rows"] == report.checked
+    assert finished.details["started_seq"] == started.seq
     assert f"{report.checked} events exported to {output}" in out.getvalue()
+
+
+def test_export_audit_records_the_start_before_the_first_byte(tmp_path, monkeypatch, log):
+    newest_when_written = []
+    chunks = AuditExport.chunks
+
+    def watched(self):
+        for chunk in chunks(self):
+            newest_when_written.append(AuditEvent.objects.order_by("-seq").first())
+            yield chunk
+
+    monkeypatch.setattr(AuditExport, "chunks", watched)
+    call_command("export_audit", "--output", str(tmp_path / "audit.jsonl"), stdout=io.StringIO())
+    first = newest_when_written[0]
+    assert first.action == "exported" and first.details["state"] == "started"
+
+
+def test_export_audit_broken_off_half_way_records_the_rows_written(tmp_path, monkeypatch, log):
+    monkeypatch.setattr(audit_export, "BYTES_PER_CHUNK", 1)
+    chunks = AuditExport.chunks
+
+    def failing(self):
+        rows = chunks(self)
+        yield next(rows)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(AuditExport, "chunks", failing)
+    output = tmp_path / "audit.jsonl"
+    with pytest.raises(OSError, match="No space left"):
+        call_command("export_audit", "--output", str(output), stdout=io.StringIO())
+    started, ended = exported_events()
+    assert started.details["state"] == "started"
+    assert ended.details["state"] == "interrupted" and ended.details["complete"] is False
+    assert ended.details["rows"] == len(output.read_text().splitlines()) == 1
 
 
 def test_export_audit_takes_the_same_filters_as_the_browser(tmp_path, log):
@@ -316,7 +406,8 @@ def test_export_audit_takes_the_same_filters_as_the_browser(tmp_path, log):
     )
     objects = [json.loads(line) for line in output.read_text().splitlines()]
     assert [o["seq"] for o in objects] == [events[2].seq]
-    event = AuditEvent.objects.order_by("-seq").first()
+    started, event = exported_events()
+    assert started.details["filters"] == event.details["filters"]
     assert event.details["filters"] == {
         "since": "1999-12-31T16:00:00.000000Z",  # midnight in Hong Kong
         "until": "2998-12-31T16:00:00.000000Z",
@@ -343,9 +434,26 @@ def test_export_audit_writes_to_standard_output_by_default(log):
         ["--since", "2025-02-01", "--until", "2025-01-01"],
         ["--format", "xlsx"],
         ["--output", "/nonexistent-folder/audit.csv"],
+        # Times that would overflow when converted to UTC.
+        ["--since", "0001-01-01"],
+        ["--until", "0001-01-01T00:00"],
+        ["--since", "1999-12-31T23:59"],
+        ["--until", "3000-01-01"],
     ],
 )
 def test_export_audit_refuses_bad_options_with_a_message(args):
     with pytest.raises(CommandError):
         call_command("export_audit", *args)
     assert not AuditEvent.objects.filter(action="exported").exists()
+
+
+def test_export_audit_names_the_years_a_time_must_fall_in():
+    with pytest.raises(CommandError, match="--since must fall in the years 2000 to 2999"):
+        call_command("export_audit", "--since", "0001-01-01")
+
+
+def test_filters_refuse_a_time_that_would_overflow_in_utc():
+    ancient = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
+    with pytest.raises(ValueError, match="2000 to 2999"):
+        AuditFilters(since=ancient)
+    assert AuditFilters().as_details() == {}

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from registrations import crypto, documents, keys_rotation
-from registrations.checks import canary_values, key_problems
+from registrations.checks import canary_fields, key_problems
 from registrations.models import (
     AuditEvent,
     DocumentCopy,
@@ -41,10 +41,10 @@ def old_key(settings):
 
 @pytest.fixture
 def canary(db):
-    """The start-up canary, written with the keys in force (as the migration does)."""
+    """The start-up canary, written with the keys and index width in force (as the migrations
+    do)."""
     if not KeyCanary.objects.exists():
-        token, index = canary_values()
-        KeyCanary.objects.create(token=token, index=index)
+        KeyCanary.objects.create(**canary_fields())
     return KeyCanary.objects.order_by("-pk").first()
 
 

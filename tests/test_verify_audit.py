@@ -1,5 +1,7 @@
 """verify_audit recomputes the chain and names the first broken link, however the log was
-tampered with behind the triggers' back; admins run the same check from the browser."""
+tampered with behind the triggers' back; admins run the same check from the browser. The chain
+alone cannot show a log cut short or re-hashed from an edit onward: an anchor recorded outside
+simreg can."""
 
 import hashlib
 import io
@@ -11,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
 from registrations import db_triggers
-from registrations.audit import audit_record, canonical_form
+from registrations.audit import audit_record, canonical_form, event_hash
 from registrations.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -147,23 +149,43 @@ TAMPERING = {
 }
 
 
-def run_verify() -> tuple[int, str, str]:
+def run_verify(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     try:
-        call_command("verify_audit", stdout=out, stderr=err)
+        call_command("verify_audit", *args, stdout=out, stderr=err)
     except SystemExit as exc:
         return exc.code, out.getvalue(), err.getvalue()
     return 0, out.getvalue(), err.getvalue()
 
 
+def head_anchor(out: str) -> str:
+    """The anchor an admin records from verify_audit's output: SEQ:HASH of its HEAD line."""
+    [line] = [line for line in out.splitlines() if line.startswith("HEAD ")]
+    seq, digest = line.removeprefix("HEAD seq=").split(" hash=")
+    return f"{seq}:{digest}"
+
+
 def test_an_intact_chain_verifies_and_the_check_is_recorded(chain):
     code, out, _ = run_verify()
     assert code == 0
-    assert out.strip() == "OK: 6 events, chain intact"
+    assert out.splitlines() == [
+        "OK: 6 events, chain intact",
+        f"HEAD seq=6 hash={chain[-1].hash}",
+    ]
     event = AuditEvent.objects.order_by("-seq").first()
     assert event.action == AuditEvent.Action.VERIFIED
-    assert event.details == {"ok": True, "checked": 6, "broken_seq": None}
-    assert run_verify()[1].strip() == "OK: 7 events, chain intact"  # the check itself chains on
+    assert event.details == {
+        "ok": True,
+        "checked": 6,
+        "broken_seq": None,
+        "head_seq": 6,
+        "head_hash": chain[-1].hash,
+    }
+    # The check itself chains on, and becomes the head.
+    assert run_verify()[1].splitlines() == [
+        "OK: 7 events, chain intact",
+        f"HEAD seq=7 hash={event.hash}",
+    ]
 
 
 @pytest.mark.parametrize("tamper", TAMPERING.values(), ids=TAMPERING.keys())
@@ -172,7 +194,7 @@ def test_tampering_behind_the_triggers_is_caught_at_the_first_broken_link(chain,
         broken = tamper(cursor, chain)
     code, out, err = run_verify()
     assert code == 1
-    assert out == ""
+    assert out == ""  # no HEAD to record from a broken chain
     assert err.startswith(f"BROKEN at event #{broken}: ")
     event = AuditEvent.objects.order_by("-seq").first()
     assert event.action == AuditEvent.Action.VERIFIED
@@ -186,6 +208,109 @@ def test_the_triggers_are_back_after_tampering(chain):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {TABLE}")
+
+
+# Anchors: what the chain alone cannot show ------------------------------------------------------
+
+
+def truncate_from(cursor, seq: int) -> None:
+    """Delete the newest events, from `seq` on: what is left is a shorter, intact chain."""
+    cursor.execute(f"DELETE FROM {TABLE} WHERE seq >= %s", [seq])
+
+
+def rewrite_from(cursor, seq: int, reason: str) -> None:
+    """Edit event `seq`, then recompute its hash and every later one so that they link again."""
+    cursor.execute(f"UPDATE {TABLE} SET reason = %s WHERE seq = %s", [reason, seq])
+    previous = AuditEvent.objects.get(seq=seq - 1).hash
+    for event in AuditEvent.objects.filter(seq__gte=seq).order_by("seq"):
+        event.prev_hash = previous
+        event.hash = event_hash(event)
+        cursor.execute(
+            f"UPDATE {TABLE} SET prev_hash = %s, {q('hash')} = %s WHERE seq = %s",
+            [event.prev_hash, event.hash, event.seq],
+        )
+        previous = event.hash
+
+
+def test_truncating_the_newest_events_passes_the_chain_check_alone_but_fails_the_anchor(chain):
+    code, out, _ = run_verify()
+    assert code == 0
+    anchor = head_anchor(out)
+    assert anchor == f"6:{chain[-1].hash}"
+    with triggers_lifted() as cursor:
+        truncate_from(cursor, 5)  # events #5 and #6, and the check's own event #7
+
+    # The limitation: a log cut short is still an intact chain.
+    code, out, _ = run_verify()
+    assert code == 0
+    assert out.splitlines()[0] == "OK: 4 events, chain intact"
+
+    code, out, err = run_verify("--anchor", anchor)
+    assert code == 1
+    assert out == ""
+    assert err.strip() == (
+        "BROKEN: anchor #6 does not match: the log was truncated or re-written "
+        "(event #6 no longer exists)"
+    )
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert event.action == AuditEvent.Action.VERIFIED
+    assert event.details["ok"] is False
+    assert event.details["anchors"] == [{"seq": 6, "hash": chain[-1].hash, "matches": False}]
+
+
+def test_re_hashing_the_log_from_an_edit_onward_passes_the_chain_check_alone_but_fails_the_anchor(
+    chain,
+):
+    code, out, _ = run_verify()
+    head = head_anchor(out)
+    before_the_edit = f"2:{chain[1].hash}"
+    with triggers_lifted() as cursor:
+        rewrite_from(cursor, 3, "nothing happened")
+
+    # The limitation: a forger with database rights re-hashes everything after the edit.
+    code, out, _ = run_verify()
+    assert code == 0
+    assert out.splitlines()[0] == "OK: 7 events, chain intact"
+    assert AuditEvent.objects.get(seq=3).reason == "nothing happened"
+
+    code, out, err = run_verify("--anchor", before_the_edit, "--anchor", head)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1  # the anchor before the edit still matches
+    assert lines[0].startswith(
+        "BROKEN: anchor #6 does not match: the log was truncated or re-written (event #6 now has "
+        "the hash "
+    )
+    assert AuditEvent.objects.get(seq=6).hash in lines[0]
+
+
+def test_anchors_that_match_are_confirmed_before_the_new_head(chain):
+    _, out, _ = run_verify()
+    first = head_anchor(out)
+    code, out, err = run_verify("--anchor", first, "--anchor", f"HEAD seq=2 hash={chain[1].hash}")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "OK: 7 events, chain intact",
+        "Anchor #6 matches",
+        "Anchor #2 matches",
+        f"HEAD seq=7 hash={AuditEvent.objects.get(seq=7).hash}",
+    ]
+
+
+@pytest.mark.parametrize(
+    "anchor", ["6", "six:abc", "6:" + "a" * 63, "0:" + "a" * 64, "²:" + "a" * 64, "6:" + "g" * 64]
+)
+def test_a_malformed_anchor_is_refused_and_nothing_is_checked(chain, anchor):
+    with pytest.raises(CommandError, match="--anchor takes SEQ:HASH"):
+        call_command("verify_audit", "--anchor", anchor, stdout=io.StringIO())
+    assert not AuditEvent.objects.filter(action="verified").exists()
+
+
+def test_an_anchor_is_for_the_database_not_for_a_file(tmp_path, chain):
+    with pytest.raises(CommandError, match="leave out --file"):
+        call_command(
+            "verify_audit", "--file", str(tmp_path / "a.jsonl"), "--anchor", f"1:{chain[0].hash}"
+        )
 
 
 # From the browser ----------------------------------------------------------------------------
@@ -209,6 +334,54 @@ def test_the_browser_names_the_first_broken_event(client, compliance, chain):
     page = client.post(reverse("audit-verify"), follow=True).content.decode()
     assert "The audit chain is broken at event #3" in page
     assert "alert-danger" in page
+
+
+def test_the_browser_shows_the_head_to_record_outside_simreg(client, compliance, chain):
+    client.force_login(compliance)  # event #7
+    page = client.post(reverse("audit-verify"), follow=True).content.decode()
+    head = AuditEvent.objects.get(seq=7)
+    assert 'id="audit-head"' in page
+    assert "Event #7, hash:" in page
+    assert head.hash in page  # in full
+    assert f"7:{head.hash}" in page  # the anchor, ready to copy
+    assert "Record this anchor outside simreg, for example in the compliance ticket" in page
+    # Shown once, right after the check.
+    assert 'id="audit-head"' not in client.get(reverse("audit-list")).content.decode()
+
+
+def test_the_browser_checks_a_recorded_anchor(client, compliance, chain):
+    client.force_login(compliance)
+    anchor = f"6:{chain[-1].hash}"
+    page = client.post(reverse("audit-verify"), {"anchor": anchor}, follow=True)
+    page = page.content.decode()
+    assert "The audit chain is intact: 7 events checked." in page
+    assert "Anchor #6 matches" in page
+    event = AuditEvent.objects.filter(action="verified").get()
+    assert event.details["anchors"] == [{"seq": 6, "hash": chain[-1].hash, "matches": True}]
+
+    with triggers_lifted() as cursor:
+        truncate_from(cursor, 5)
+    response = client.post(reverse("audit-verify"), {"anchor": anchor}, follow=True)
+    page = response.content.decode()
+    assert "The audit chain is intact: 4 events checked." in page  # the chain alone: intact
+    assert (
+        "Anchor #6 does not match: the log was truncated or re-written "
+        "(event #6 no longer exists)." in page
+    )
+    assert "alert-danger" in page
+    assert 'id="audit-head"' not in page  # nothing to record from a log that fails its anchor
+
+
+def test_the_browser_refuses_a_malformed_anchor_next_to_the_field(client, compliance, chain):
+    client.force_login(compliance)
+    before = AuditEvent.objects.count()
+    response = client.post(reverse("audit-verify"), {"anchor": "6:not-a-hash"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'id="error_1_id_anchor"' in page
+    assert "Enter the event number, a colon and the 64-character hash" in page
+    assert 'value="6:not-a-hash"' in page  # what was typed is kept
+    assert AuditEvent.objects.count() == before  # nothing was verified, nothing was listed
 
 
 def test_verification_is_a_post_only(client, compliance):

@@ -14,9 +14,13 @@ from registrations.audit_export import (
     CSV,
     EXPORT_FORMATS,
     JSONL,
+    MAX_YEAR,
+    MIN_YEAR,
     AuditExport,
     AuditFilters,
-    audit_export_record,
+    audit_export_ended,
+    audit_export_started,
+    time_in_range,
 )
 from registrations.models import AuditEvent
 
@@ -37,7 +41,8 @@ def parse_time(value: str) -> datetime.datetime:
 class Command(BaseCommand):
     help = (
         "Export audit events as CSV or JSON Lines, with their hashes (verify the file with "
-        "`verify_audit --file`). The export is itself an audit event."
+        "`verify_audit --file`). The export is itself recorded in the audit log: when it "
+        "starts, and when it ends with the number of events written."
     )
     # The audit log holds no ciphertext: it can be exported even while the keys are repaired.
     requires_system_checks = []
@@ -70,6 +75,12 @@ class Command(BaseCommand):
             until = parse_time(options["until"]) if options["until"] else None
         except ValueError as exc:
             raise CommandError(_("Not a date or date-time: %(value)s") % {"value": exc}) from exc
+        for option, moment in (("--since", since), ("--until", until)):
+            if moment is not None and not time_in_range(moment):
+                raise CommandError(
+                    _("%(option)s must fall in the years %(first)s to %(last)s.")
+                    % {"option": option, "first": MIN_YEAR, "last": MAX_YEAR}
+                )
         if since and until and until <= since:
             raise CommandError(_("--until must be later than --since."))
         filters = AuditFilters(
@@ -90,19 +101,26 @@ class Command(BaseCommand):
             ) from exc
         complete = False
         try:
+            # Before the first byte is written: a run killed half-way leaves this trace.
+            audit_export_started(export=export, actor=None, origin=COMMAND_LINE)
             for chunk in export.chunks():
                 if file is None:
                     # Chunks end on a row boundary, so each one decodes on its own.
                     self.stdout.write(chunk.decode(), ending="")
                 else:
                     file.write(chunk)
+            if file is not None:
+                file.close()  # a file that fails to close is not a finished export
             complete = True
         finally:
-            if file is not None:
+            if file is not None and not file.closed:
                 file.close()
             # Once the file is written (or the export failed half-way): the event records the
             # rows that actually left.
-            audit_export_record(export=export, actor=None, origin=COMMAND_LINE, complete=complete)
+            if export.started_seq is not None:
+                audit_export_ended(
+                    export=export, actor=None, origin=COMMAND_LINE, complete=complete
+                )
         if output != "-":
             self.stdout.write(
                 _("%(rows)s events exported to %(output)s (%(format)s).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
@@ -16,9 +17,11 @@ class Command(BaseCommand):
         "Re-encrypt every encrypted field and document copy under the first key of "
         "FIELD_ENCRYPTION_KEYS, in batches; safe to stop and run again (it continues where it "
         "stopped). --reindex also recomputes the blind indexes with the current "
-        "BLIND_INDEX_KEY. --check only says whether the older keys are still needed."
+        "BLIND_INDEX_KEY and BLIND_INDEX_BITS. --check only says whether the older keys are "
+        "still needed."
     )
-    # The start-up check refuses a changed BLIND_INDEX_KEY, which is when --reindex is needed.
+    # The start-up check refuses a changed BLIND_INDEX_KEY or BLIND_INDEX_BITS, which is when
+    # --reindex is needed.
     requires_system_checks = []
 
     def add_arguments(self, parser):
@@ -32,7 +35,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reindex",
             action="store_true",
-            help="Also recompute every blind index (after BLIND_INDEX_KEY was changed).",
+            help=(
+                "Also recompute every blind index (after BLIND_INDEX_KEY or BLIND_INDEX_BITS "
+                "was changed)."
+            ),
         )
         parser.add_argument(
             "--check",
@@ -90,6 +96,14 @@ class Command(BaseCommand):
                 _("Stopped after the batches asked for: run rotate_keys again to continue.")
             )
             return
+        if report.mode == "reindex":
+            self.stdout.write(
+                _(
+                    "Every blind index is computed with the current BLIND_INDEX_KEY and "
+                    "BLIND_INDEX_BITS (%(bits)s bits): the start-up check accepts them now."
+                )
+                % {"bits": settings.BLIND_INDEX_BITS}
+            )
         stale = sum(report.stale.values())
         if stale or report.stale_documents:
             self.stdout.write(

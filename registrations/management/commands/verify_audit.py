@@ -1,14 +1,27 @@
-"""Recompute the audit chain (in the database, or in an exported file) and name the first break."""
+"""Recompute the audit chain (in the database, or in an exported file) and name the first break.
+
+The database check prints the head of the log (`HEAD seq=N hash=H`). Recorded outside simreg,
+it is an anchor for a later check (`--anchor N:H`): the chain alone cannot show that the newest
+events were deleted, or that every hash was recomputed from an edited event onward.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from registrations.audit import COMMAND_LINE
-from registrations.audit_export import CSV, EXPORT_FORMATS, JSONL, audit_chain_check, verify_export
+from registrations.audit_export import (
+    CSV,
+    EXPORT_FORMATS,
+    JSONL,
+    Anchor,
+    AuditCheck,
+    audit_chain_check,
+    verify_export,
+)
 
 
 class Command(BaseCommand):
@@ -31,18 +44,64 @@ class Command(BaseCommand):
             action="store_true",
             help="With --file: the file must be the whole chain from event #1 (no filter).",
         )
+        parser.add_argument(
+            "--anchor",
+            action="append",
+            default=[],
+            metavar="SEQ:HASH",
+            help=(
+                "A head printed by an earlier check (HEAD seq=SEQ hash=HASH) and recorded outside "
+                "simreg: event SEQ must still exist with exactly that hash. Repeatable."
+            ),
+        )
 
-    def handle(self, *args, file=None, format=None, complete=False, **options):
+    def handle(self, *args, file=None, format=None, complete=False, anchor=(), **options):
+        anchors = []
+        for text in anchor:
+            try:
+                anchors.append(Anchor.parse(text))
+            except ValueError as exc:
+                raise CommandError(
+                    _(
+                        "--anchor takes SEQ:HASH, an event number and its 64-character hash: "
+                        "%(value)s"
+                    )
+                    % {"value": text}
+                ) from exc
         if file:
+            if anchors:
+                raise CommandError(_("--anchor checks the database's log; leave out --file."))
             self.verify_file(
                 file, format or (CSV if file.lower().endswith(".csv") else JSONL), complete
             )
             return
-        report = audit_chain_check(actor=None, origin=COMMAND_LINE)
-        if report.ok:
-            self.stdout.write(_("OK: %(count)s events, chain intact") % {"count": report.checked})
+        check = audit_chain_check(actor=None, origin=COMMAND_LINE, anchors=anchors)
+        if check.ok:
+            self.report_ok(check)
             return
-        self.fail(report.broken_seq, report.problem)
+        if not check.chain.ok:
+            self.stderr.write(self.broken(check.chain.broken_seq, check.chain.problem))
+        for mismatch in check.mismatched:
+            if mismatch.found_hash is None:
+                what = _("event #%(seq)s no longer exists") % {"seq": mismatch.anchor.seq}
+            else:
+                what = _("event #%(seq)s now has the hash %(hash)s") % {
+                    "seq": mismatch.anchor.seq,
+                    "hash": mismatch.found_hash,
+                }
+            problem = _(
+                "anchor #%(seq)s does not match: the log was truncated or re-written (%(what)s)"
+            ) % {"seq": mismatch.anchor.seq, "what": what}
+            self.stderr.write(self.broken(None, problem))
+        sys.exit(1)
+
+    def report_ok(self, check: AuditCheck) -> None:
+        self.stdout.write(_("OK: %(count)s events, chain intact") % {"count": check.chain.checked})
+        for anchor_check in check.anchors:
+            self.stdout.write(_("Anchor #%(seq)s matches") % {"seq": anchor_check.anchor.seq})
+        if check.head is not None:
+            # Not translated: scripts read this line, and it is what --anchor accepts.
+            self.stdout.write(f"HEAD seq={check.head.seq} hash={check.head.hash}")
 
     def verify_file(self, path: str, fmt: str, complete: bool) -> None:
         try:
@@ -75,11 +134,11 @@ class Command(BaseCommand):
                 }
             )
 
-    def fail(self, seq: int | None, problem: str) -> None:
+    def broken(self, seq: int | None, problem: str) -> str:
         if seq is None:
-            self.stderr.write(_("BROKEN: %(problem)s") % {"problem": problem})
-        else:
-            self.stderr.write(
-                _("BROKEN at event #%(seq)s: %(problem)s") % {"seq": seq, "problem": problem}
-            )
+            return _("BROKEN: %(problem)s") % {"problem": problem}
+        return _("BROKEN at event #%(seq)s: %(problem)s") % {"seq": seq, "problem": problem}
+
+    def fail(self, seq: int | None, problem: str) -> None:
+        self.stderr.write(self.broken(seq, problem))
         sys.exit(1)
