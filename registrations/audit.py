@@ -23,6 +23,8 @@ from django.utils import timezone
 from registrations.models import AuditEvent, Registration, Store, User
 
 GENESIS_HASH = "0" * 64
+# How an event's time is written where its hash is computed, and in exports.
+AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Any constant works; it only has to be the same for every process appending to the chain.
 AUDIT_CHAIN_LOCK = 0x51_6D_72_65_67_41_75_64  # "simregAud"
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -72,7 +74,7 @@ def canonical_form(
     """The bytes an event's hash covers. Exports document the same form so anyone can verify."""
     payload = {
         "seq": seq,
-        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": at.astimezone(UTC).strftime(AT_FORMAT),
         "actor_id": actor_id,
         "actor_username": actor_username,
         "action": action,

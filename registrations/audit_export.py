@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from registrations import selectors
 from registrations.audit import (
+    AT_FORMAT,
     COMMAND_LINE,
     GENESIS_HASH,
     ChainReport,
@@ -53,7 +54,6 @@ JSONL = "jsonl"
 EXPORT_FORMATS = (CSV, JSONL)
 CONTENT_TYPES = {CSV: "text/csv; charset=utf-8", JSONL: "application/jsonl; charset=utf-8"}
 
-AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # as in audit.canonical_form
 # The keys of audit.canonical_form, in CSV column order, then the event's own hash.
 PAYLOAD_KEYS = (
     "seq",
