@@ -109,8 +109,20 @@ def looks_like_token(value: str) -> bool:
     return raw[0] == FERNET_VERSION and (len(raw) - 57) % 16 == 0
 
 
+def _is_our_ciphertext(value: str) -> bool:
+    if not looks_like_token(value):
+        return False
+    try:
+        crypter().decrypt(value.encode("ascii"))
+    except InvalidToken:
+        return False
+    return True
+
+
 def encrypt_text(plaintext: str) -> str:
-    if looks_like_token(plaintext):
+    # Text typed to look like a token is just text; only our own ciphertext is refused, since
+    # it can only arrive here by a bug (a value read back without being decrypted).
+    if _is_our_ciphertext(plaintext):
         raise DoubleEncryptionError("Refusing to encrypt a value that is already encrypted.")
     return crypter().encrypt(plaintext.encode("utf-8")).decode("ascii")
 

@@ -85,3 +85,13 @@ def test_filtering_on_an_encrypted_field_is_an_error_not_an_empty_result():
     make_person()
     with pytest.raises(FieldError, match="blind index"):
         list(Person.objects.filter(name_en="CHAN Tai Man"))
+
+
+def test_text_that_merely_looks_like_a_token_is_stored_encrypted_not_refused():
+    """A customer's input can never cause an error page, however it is shaped."""
+    from cryptography.fernet import Fernet
+
+    foreign = Fernet(Fernet.generate_key()).encrypt(b"someone else's secret").decode()
+    person = make_person(address=foreign)
+    assert Person.objects.get(pk=person.pk).address == foreign
+    assert decrypt_text(raw_person_row(person.pk)["address"]) == foreign
