@@ -135,22 +135,34 @@ def registration_active_clashes(
     }
 
 
+def person_active_sim_count(
+    *, document_type: str, document_number: str, plan: str, exclude_pk: int | None = None
+) -> int:
+    """How many SIMs of this plan a person holds (pending, returned or approved).
+
+    Only each candidate's document number is decrypted, not the rest of its identity.
+    """
+    active = Registration.objects.filter(status__in=Registration.ACTIVE_STATUSES, plan=plan)
+    if exclude_pk is not None:
+        active = active.exclude(pk=exclude_pk)
+    active = active.only("pk", "store", "customer__document_type", "customer__document_number")
+    return len(
+        registration_list_by_document(
+            document_type=document_type, document_number=document_number, queryset=active
+        )
+    )
+
+
 def person_other_active_sim_count(*, registration: Registration) -> int:
     """Active SIMs of this registration's plan held by its customer, not counting this one."""
     customer = registration.customer
     if customer is None or not customer.document_number:
         return 0
-    active = (
-        Registration.objects.filter(status__in=Registration.ACTIVE_STATUSES, plan=registration.plan)
-        .exclude(pk=registration.pk)
-        .only("pk", "store", "customer__document_type", "customer__document_number")
-    )
-    return len(
-        registration_list_by_document(
-            document_type=customer.document_type,
-            document_number=customer.document_number,
-            queryset=active,
-        )
+    return person_active_sim_count(
+        document_type=customer.document_type,
+        document_number=customer.document_number,
+        plan=registration.plan,
+        exclude_pk=registration.pk,
     )
 
 

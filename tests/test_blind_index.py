@@ -86,5 +86,9 @@ def test_active_sims_are_counted_per_person_and_plan(store, staff):
         status="pending",
         customer=make_person(document_number="Z683365A"),
     )
+    count = selectors.person_active_sim_count(
+        document_type="hkid", document_number="A123456(3)", plan="prepaid"
+    )
+    assert count == 2
     new = make_registration(store=store, created_by=staff)  # a draft for the same person
     assert selectors.person_other_active_sim_count(registration=new) == 2
