@@ -8,6 +8,7 @@ change made here to a store, a user or a role is an audit event.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db.models import Q
@@ -26,6 +27,23 @@ def _changed_fields(form) -> list[str]:
         if FIELD_NAME.match(name):
             names.add(name)
     return sorted(names)
+
+
+def titled(filter_class, title):
+    """A field's list filter under a title of our own ("By role"), for fields whose model label
+    is not what the app calls them."""
+
+    class TitledFilter(filter_class):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    return TitledFilter
+
+
+def _names(objects, attribute: str) -> str:
+    # Sorted here rather than by order_by(), which would bypass the prefetched rows.
+    return ", ".join(sorted(str(getattr(obj, attribute)) for obj in objects))
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -89,8 +107,39 @@ class SimregUserAdmin(AuditedAdmin, UserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     filter_horizontal = ("groups", "user_permissions", "stores", "supervised_stores")
-    list_display = ("username", "first_name", "last_name", "is_active", "is_superuser")
-    list_filter = ("is_active", "is_superuser", "groups", "stores", "supervised_stores")
+    list_display = (
+        "username",
+        "role_names",
+        "store_codes",
+        "supervised_store_codes",
+        "is_active",
+        "is_superuser",
+    )
+    list_filter = (
+        "is_active",
+        "is_superuser",
+        ("groups", titled(admin.RelatedFieldListFilter, _("role"))),
+        "stores",
+        "supervised_stores",
+    )
+
+    def get_queryset(self, request):
+        # One query per relation for the whole page, not one per user.
+        return (
+            super().get_queryset(request).prefetch_related("groups", "stores", "supervised_stores")
+        )
+
+    @admin.display(description=_("Roles"))
+    def role_names(self, obj) -> str | None:
+        return _names(obj.groups.all(), "name") or None
+
+    @admin.display(description=_("Works at"))
+    def store_codes(self, obj) -> str | None:
+        return _names(obj.stores.all(), "code") or None
+
+    @admin.display(description=_("Supervises"))
+    def supervised_store_codes(self, obj) -> str | None:
+        return _names(obj.supervised_stores.all(), "code") or None
 
     def audit_details(self, obj) -> dict:
         return {**super().audit_details(obj), "username": obj.get_username()}
@@ -99,6 +148,8 @@ class SimregUserAdmin(AuditedAdmin, UserAdmin):
         if db_field.name == "groups":
             kwargs["label"] = _("Roles")
             kwargs["help_text"] = _("What the user does: counter staff, supervisor, compliance.")
+            # The two lists' headings ("Available roles", "Chosen roles") come from the widget.
+            kwargs["widget"] = FilteredSelectMultiple(_("roles"), is_stacked=False)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def user_change_password(self, request, id, form_url=""):
@@ -119,20 +170,31 @@ class RoleAdmin(AuditedAdmin, GroupAdmin):
         return {**super().audit_details(obj), "name": obj.name}
 
 
+class StoreCodeFilter(admin.SimpleListFilter):
+    """The stores, from the stores table: no scan of the log for the codes it holds."""
+
+    title = _("store")
+    parameter_name = "store_code"
+
+    def lookups(self, request, model_admin):
+        stores = Store.objects.values_list("code", "name")
+        return [(code, f"{code} {name}") for code, name in stores]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(store_code=self.value())
+        return queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: the log is append-only, and the admin is no way around that."""
 
-    list_display = (
-        "seq",
-        "at",
-        "actor_username",
-        "action",
-        "store_code",
-        "registration_reference",
-        "ip",
+    list_display = ("number", "time", "user", "action_label", "store", "record")
+    list_filter = (
+        ("action", titled(admin.ChoicesFieldListFilter, _("action"))),
+        StoreCodeFilter,
     )
-    list_filter = ("action", "store_code")
     # Exact matches only, each on an indexed column (see get_search_results).
     search_fields = ("seq", "actor_username", "registration_reference")
     search_help_text = _("An event number, a username or a record reference (exact).")
@@ -157,6 +219,30 @@ class AuditEventAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
+    @admin.display(description=_("No."), ordering="seq")
+    def number(self, obj) -> int:
+        return obj.seq
+
+    @admin.display(description=_("Time"), ordering="at")
+    def time(self, obj):
+        return obj.at
+
+    @admin.display(description=_("User"), ordering="actor_username")
+    def user(self, obj) -> str | None:
+        return obj.actor_username or None
+
+    @admin.display(description=_("Action"), ordering="action")
+    def action_label(self, obj) -> str:
+        return obj.get_action_display()
+
+    @admin.display(description=_("Store"), ordering="store_code")
+    def store(self, obj) -> str | None:
+        return obj.store_code or None
+
+    @admin.display(description=_("Record"), ordering="registration_reference")
+    def record(self, obj) -> str | None:
+        return obj.registration_reference or None
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -175,6 +261,9 @@ class AuditEventAdmin(admin.ModelAdmin):
             match |= Q(seq=int(term))
         return queryset.filter(match), False
 
+
+admin.site.site_header = _("simreg administration")
+admin.site.site_title = _("simreg administration")
 
 # The admin's sign-in page protects the superusers: the same lock as the app's sign-in.
 admin.site.login_form = AdminSignInForm

@@ -6,13 +6,17 @@ pages offer no way to reveal one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Layout, Row
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import FieldDoesNotExist
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -24,6 +28,7 @@ from registrations.audit_export import (
     MAX_YEAR,
     MIN_YEAR,
     Anchor,
+    AnchorCheck,
     AuditCheck,
     AuditExport,
     AuditFilters,
@@ -32,12 +37,20 @@ from registrations.audit_export import (
     event_number,
     time_in_range,
 )
-from registrations.models import AuditEvent, Store
+from registrations.forms import DOCUMENT_REASONS
+from registrations.models import (
+    AuditEvent,
+    DocumentCopy,
+    Person,
+    ReasonCode,
+    Registration,
+    RevealReason,
+    Store,
+    User,
+)
 from registrations.views import RoleRequiredMixin
 
 PAGE_SIZE = 50
-# Query parameters that move through the list rather than filter it.
-CURSOR_PARAMS = ("before", "after", "format")
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 
@@ -45,10 +58,11 @@ class AuditFilterForm(forms.Form):
     """The filters of the audit list and its exports. Times are local (settings.TIME_ZONE)."""
 
     since = forms.DateTimeField(
-        label=gettext_lazy("From"),
+        label=gettext_lazy("From (inclusive)"),
         required=False,
         input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
+        help_text=gettext_lazy("Events at or after this time."),
     )
     until = forms.DateTimeField(
         label=gettext_lazy("Before"),
@@ -76,6 +90,9 @@ class AuditFilterForm(forms.Form):
         ]
         self.helper = FormHelper()
         self.helper.form_tag = False  # the page's <form> also holds the button
+        # A GET form: a token would end up in the address, the history and the export links.
+        self.helper.form_method = "get"
+        self.helper.disable_csrf = True
         self.helper.layout = Layout(
             Row(
                 Column("since", css_class="col-md-4 col-lg-2"),
@@ -122,10 +139,13 @@ class AuditFilterForm(forms.Form):
 
 
 def _filter_query(params: QueryDict) -> str:
-    """The filter part of a query string, for links that keep the filters."""
-    query = params.copy()
-    for name in CURSOR_PARAMS:
-        query.pop(name, None)
+    """The filter part of a query string, for links that keep the filters: the filters' own
+    parameters, those that are set, and nothing else (no cursor, no stray token)."""
+    query = QueryDict(mutable=True)
+    for name in AuditFilterForm.base_fields:
+        values = [value for value in params.getlist(name) if value]
+        if values:
+            query.setlist(name, values)
     return query.urlencode()
 
 
@@ -159,6 +179,7 @@ class AuditVerifyForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False  # the page's <form> also holds the button
+        self.helper.disable_csrf = True  # the page's <form> holds the one token
 
     def clean_anchor(self) -> Anchor | None:
         text = self.cleaned_data["anchor"].strip()
@@ -174,6 +195,70 @@ class AuditVerifyForm(forms.Form):
                 ),
                 code="invalid",
             ) from None
+
+
+# Where a field name recorded in an event is looked up for its label, in this order.
+LABELLED_MODELS = (Person, Registration, User, Store)
+# Names whose model label does not say what the app calls them.
+FIELD_LABELS = {"groups": gettext_lazy("Roles")}
+DOCUMENT_ACTIONS = (AuditEvent.Action.DOCUMENT_UPLOADED, AuditEvent.Action.DOCUMENT_VIEWED)
+# Reasons the app records on its own rather than picked from a list.
+REASON_LABELS = {
+    "locked": gettext_lazy("User name locked"),
+    "stale": gettext_lazy("Draft left unfinished too long"),
+}
+
+
+def field_label(name: str, action: str = "") -> str:
+    """What a field name recorded in an event is called on screen."""
+    if name in FIELD_LABELS:
+        return str(FIELD_LABELS[name])
+    if action in DOCUMENT_ACTIONS and name in DocumentCopy.Kind.values:
+        return str(DocumentCopy.Kind(name).label)
+    for model in LABELLED_MODELS:
+        try:
+            verbose_name = getattr(model._meta.get_field(name), "verbose_name", None)
+        except FieldDoesNotExist:
+            continue
+        if verbose_name:
+            return capfirst(str(verbose_name))
+    return capfirst(name.replace("_", " ").strip())
+
+
+def reason_label(reason: str, action: str = "") -> str:
+    """What a reason code recorded in an event means; free text is shown as it is."""
+    if not reason:
+        return ""
+    tables: list[dict] = [
+        dict(ReasonCode.choices),
+        dict(RevealReason.choices),
+        dict(DOCUMENT_REASONS),
+        REASON_LABELS,
+    ]
+    if action == AuditEvent.Action.REVEALED:
+        # "suspected_fraud" is both a refusal and a reason to reveal.
+        tables.insert(0, tables.pop(1))
+    for table in tables:
+        if reason in table:
+            return str(table[reason])
+    return reason
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """An event as the list shows it: codes with their labels; exports keep the codes."""
+
+    event: AuditEvent
+    reason: str
+    fields: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditRow:
+        return cls(
+            event=event,
+            reason=reason_label(event.reason, event.action),
+            fields=[(name, field_label(str(name), event.action)) for name in event.fields or ()],
+        )
 
 
 # The head shown after a check: the session holds an event number and a hash, nothing else.
@@ -211,7 +296,9 @@ class AuditListView(RoleRequiredMixin, View):
             origin=Origin.of(request),
             details={"view": "audit", "filters": filters.as_details()},
         )
-        context.update(page=page, formats=EXPORT_FORMATS)
+        context.update(
+            page=page, rows=[AuditRow.of(event) for event in page["events"]], formats=EXPORT_FORMATS
+        )
         return render(request, self.template_name, context)
 
 
@@ -263,48 +350,71 @@ class AuditVerifyView(RoleRequiredMixin, View):
         return redirect("audit-list")
 
     def report(self, request: HttpRequest, check: AuditCheck) -> None:
+        """The outcome, as one message per finding; never a success next to a failure."""
         report = check.chain
-        if report.ok:
-            messages.success(
-                request,
-                _("The audit chain is intact: %(count)s events checked.")
-                % {"count": report.checked},
-            )
-        else:
+        if not report.ok:
             messages.error(
                 request,
                 _("The audit chain is broken at event #%(seq)s (%(problem)s).")
                 % {"seq": report.broken_seq, "problem": report.problem},
             )
+            for anchor_check in check.mismatched:
+                messages.error(request, self.broken_anchor(anchor_check))
+            return
+        if not check.mismatched:
+            messages.success(
+                request,
+                _("The audit chain is intact: %(count)s events checked.")
+                % {"count": report.checked},
+            )
         for anchor_check in check.anchors:
-            anchor = anchor_check.anchor
             if anchor_check.matches:
-                messages.success(
+                # Beside an anchor that fails, a match is information, not a success.
+                notice = messages.info if check.mismatched else messages.success
+                notice(
                     request,
                     _(
                         "Anchor #%(seq)s matches: the log up to that event is the one that was "
                         "recorded."
                     )
-                    % {"seq": anchor.seq},
-                )
-            elif anchor_check.found_hash is None:
-                messages.error(
-                    request,
-                    _(
-                        "Anchor #%(seq)s does not match: the log was truncated or re-written "
-                        "(event #%(seq)s no longer exists)."
-                    )
-                    % {"seq": anchor.seq},
+                    % {"seq": anchor_check.anchor.seq},
                 )
             else:
-                messages.error(
-                    request,
-                    _(
-                        "Anchor #%(seq)s does not match: the log was truncated or re-written "
-                        "(event #%(seq)s now has the hash %(hash)s)."
-                    )
-                    % {"seq": anchor.seq, "hash": anchor_check.found_hash},
-                )
+                messages.error(request, self.failed_anchor(anchor_check, checked=report.checked))
         # A head is worth recording only when everything checked out.
         if check.ok and check.head is not None:
             request.session[VERIFIED_HEAD] = {"seq": check.head.seq, "hash": check.head.hash}
+
+    @staticmethod
+    def failed_anchor(anchor_check: AnchorCheck, *, checked: int) -> str:
+        """An anchor that fails although every link of the chain holds."""
+        values = {"count": checked, "seq": anchor_check.anchor.seq}
+        if anchor_check.found_hash is None:
+            text = _(
+                "The links of the audit chain are intact (%(count)s events checked), but "
+                "anchor #%(seq)s does not match: event #%(seq)s no longer exists. The log was "
+                "truncated or re-written after the anchor was recorded, or the anchor was "
+                "copied wrongly."
+            )
+            return text % values
+        text = _(
+            "The links of the audit chain are intact (%(count)s events checked), but anchor "
+            "#%(seq)s does not match: event #%(seq)s now has the hash %(hash)s. The log was "
+            "truncated or re-written after the anchor was recorded, or the anchor was copied "
+            "wrongly."
+        )
+        return text % {**values, "hash": anchor_check.found_hash}
+
+    @staticmethod
+    def broken_anchor(anchor_check: AnchorCheck) -> str:
+        """An anchor that fails in a chain that is broken anyway."""
+        seq = anchor_check.anchor.seq
+        if anchor_check.found_hash is None:
+            return _(
+                "Anchor #%(seq)s does not match: the log was truncated or re-written "
+                "(event #%(seq)s no longer exists)."
+            ) % {"seq": seq}
+        return _(
+            "Anchor #%(seq)s does not match: the log was truncated or re-written "
+            "(event #%(seq)s now has the hash %(hash)s)."
+        ) % {"seq": seq, "hash": anchor_check.found_hash}

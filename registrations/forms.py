@@ -148,6 +148,15 @@ class StepForm(forms.Form):
             if name not in self.errors and cleaned.get(name) is not None
         }
 
+    def show_required_to_complete(self) -> None:
+        """Mark what the step needs to be complete, whichever button was pressed.
+
+        Only for showing the form again: a partial save has been validated by now.
+        """
+        for name in self.required_to_complete:
+            if name in self.fields:
+                self.fields[name].required = True
+
     def show_copies_on_file(self, on_file: dict[str, DocumentCopy]) -> None:
         """A stored copy makes its upload optional; browsers cannot refill a file input."""
         for name, kind in self.file_fields.items():
@@ -230,7 +239,13 @@ class MaterialsForm(StepForm):
         label=_("Proof of address"), required=False, widget=_file_input()
     )
 
-    required_to_complete = ("original_sighted", "identity_copy", "msisdn", "plan")
+    required_to_complete = (
+        "original_sighted",
+        "identity_copy",
+        "msisdn",
+        "plan",
+        "proof_of_address",
+    )
     file_fields = {
         "identity_copy": DocumentCopy.Kind.IDENTITY,
         "proof_of_address": DocumentCopy.Kind.PROOF_OF_ADDRESS,
@@ -242,10 +257,6 @@ class MaterialsForm(StepForm):
         self.fields["document_type"].choices = _document_choices()
         self.fields["identity_copy"].help_text = _copy_help()
         if self.policy.proof_of_address_required:
-            self.fields["proof_of_address"].required = self.complete_step
-            self.fields["proof_of_address"].error_messages["required"] = services.MISSING[
-                "proof_of_address"
-            ]
             self.fields["proof_of_address"].help_text = _copy_help()
         else:
             del self.fields["proof_of_address"]
@@ -378,7 +389,9 @@ class IdentityForm(StepForm):
         label=_("Date of birth"), required=False, widget=_date_input()
     )
     representative_copy = forms.FileField(
-        label=_("Copy of their identity document"), required=False, widget=_file_input()
+        label=_("Copy of the confirming adult's identity document"),
+        required=False,
+        widget=_file_input(),
     )
     declaration_accepted = forms.BooleanField(
         label=_(
@@ -473,6 +486,13 @@ class IdentityForm(StepForm):
 
     def representative_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.fields if name.startswith("representative_")]
+
+    def representative_started(self) -> bool:
+        """Whether anything of the adult or responsible person was entered or is wrong."""
+        return any(
+            field.errors or field.value() not in (None, "")
+            for field in self.representative_fields()
+        )
 
     def representative(self) -> services.RepresentativeDetails:
         cleaned = self.cleaned_data
@@ -797,7 +817,10 @@ class SignInLockMixin:
 
 
 class SignInForm(SignInLockMixin, AuthenticationForm):
-    pass
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _("The user name or password is not correct. Both are case-sensitive."),
+    }
 
 
 class AdminSignInForm(SignInLockMixin, AdminAuthenticationForm):

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from registrations.crypto import (
@@ -43,7 +44,14 @@ class Store(models.Model):
         verbose_name_plural = _("stores")
 
     def __str__(self) -> str:
-        return f"{self.code} {self.name}"
+        return f"{self.code} {self.display_name}"
+
+    @property
+    def display_name(self) -> str:
+        """The store's name in the language of the page (the Chinese name when there is one)."""
+        if self.name_zh and get_language() and get_language().startswith("zh"):
+            return self.name_zh
+        return self.name
 
 
 class User(AbstractUser):

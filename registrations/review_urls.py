@@ -10,6 +10,11 @@ urlpatterns = [
     path("<reference:reference>/reveal/", views.RevealView.as_view(), name="review-reveal"),
     path("<reference:reference>/decide/", views.decide, name="review-decide"),
     path(
+        "<reference:reference>/changes/<int:change_id>/reveal/",
+        views.RevealChangeView.as_view(),
+        name="review-reveal-change",
+    ),
+    path(
         "<reference:reference>/changes/<int:change_id>/decide/",
         views.decide_change,
         name="review-decide-change",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
@@ -17,7 +18,13 @@ from django.views.generic import TemplateView
 
 from registrations import roles, selectors, services
 from registrations.audit import Origin, audit_record
-from registrations.forms import ChangeDecisionForm, DecisionForm, RevealForm, ReviewFilterForm
+from registrations.forms import (
+    NATIONALITIES,
+    ChangeDecisionForm,
+    DecisionForm,
+    RevealForm,
+    ReviewFilterForm,
+)
 from registrations.models import (
     AuditEvent,
     PendingChange,
@@ -57,9 +64,16 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
             sim_kind=filters.get("sim_kind", ""),
         )
         page = Paginator(queue, QUEUE_PAGE_SIZE).get_page(self.request.GET.get("page"))
-        changes = Paginator(selectors.change_queue_for(user=user), QUEUE_PAGE_SIZE).get_page(
-            self.request.GET.get("changes_page")
-        )
+        changes = Paginator(
+            selectors.change_queue_for(
+                user=user,
+                store=filters.get("store"),
+                older_than_hours=int(filters["older_than"]) if filters.get("older_than") else None,
+            ),
+            QUEUE_PAGE_SIZE,
+        ).get_page(self.request.GET.get("changes_page"))
+        for change in changes:
+            change.field_labels = [field_label(name) for name in change.changed_fields]
         overdue_before = timezone.now() - current_policy().review_target
         for registration in page:
             registration.is_overdue = registration.submitted_at < overdue_before
@@ -78,6 +92,7 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
             },
         )
         context.update(
+            filtered=any(filters.values()),
             form=form,
             page=page,
             changes=changes,
@@ -92,6 +107,16 @@ FIELD_LABELS = {
 }
 
 
+def field_label(name: str) -> str:
+    """A changed field's name as a person reads it."""
+    if name == "status":
+        return capfirst(_("termination"))
+    try:
+        return capfirst(Person._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return capfirst(name.replace("_", " "))
+
+
 def mask_value(field: str, value, document_type: str = "") -> str:
     """What a supervisor sees before revealing: enough to compare, not enough to copy."""
     if not value:
@@ -99,7 +124,7 @@ def mask_value(field: str, value, document_type: str = "") -> str:
     if field == "document_number":
         return mask_document_number(document_type, value)
     if field == "date_of_birth":
-        return f"****-**-** ({value.year // 10 * 10}s)"
+        return "****-**-** " + _("(born in the %(decade)ds)") % {"decade": value.year // 10 * 10}
     if field == "contact_number":
         return f"•••• {value[-4:]}"
     if field == "email":
@@ -114,7 +139,7 @@ def _masked_identity(registration: Registration) -> list[tuple[str, str, str]]:
     if person is None or registration.purged_at:
         return []
     return [
-        (field, label, mask_value(field, getattr(person, field), person.document_type))
+        (field, capfirst(label), mask_value(field, getattr(person, field), person.document_type))
         for field, label in FIELD_LABELS.items()
     ]
 
@@ -128,7 +153,8 @@ def _comparison(change: PendingChange, registration: Registration) -> list[dict]
         new_type = change.new_document_type or person.document_type
         rows.append(
             {
-                "label": FIELD_LABELS[field],
+                "label": capfirst(FIELD_LABELS[field]),
+                "field": field,
                 "old": mask_value(field, getattr(person, field), person.document_type),
                 "new": mask_value(field, getattr(change, f"new_{field}", ""), new_type),
             }
@@ -142,9 +168,16 @@ def _record_context(request: HttpRequest, registration: Registration, **extra) -
     changes = list(
         registration.changes.select_related("requested_by", "decided_by").order_by("-requested_at")
     )
+    revealed_change = extra.pop("revealed_change", {})
     for change in changes:
         change.comparison = _comparison(change, registration)
+        for row in change.comparison:
+            row["revealed"] = revealed_change.get(change.pk, {}).get(row["field"])
+    person = registration.customer
     return {
+        "nationality": dict(NATIONALITIES).get(person.nationality, person.nationality)
+        if person is not None
+        else "",
         "registration": registration,
         "person": registration.customer,
         "representative": registration.representative,
@@ -250,6 +283,38 @@ def _decision_form_again(form: DecisionForm, registration: Registration) -> Deci
         if error not in again.non_field_errors():
             again.add_error(None, error)
     return again
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class RevealChangeView(RoleRequiredMixin, View):
+    """POST a field of a pending change and a reason: the asked-for value is shown once."""
+
+    required_permission = roles.REVEAL
+
+    def post(self, request: HttpRequest, reference: str, change_id: int) -> HttpResponse:
+        registration = _get_record(request, reference)
+        change = get_object_or_404(PendingChange, pk=change_id, registration=registration)
+        form = RevealForm(request.POST)
+        if form.is_valid():
+            try:
+                field = form.cleaned_data["field"]
+                value = services.pending_change_reveal(
+                    change=change,
+                    user=request.user,
+                    field=field,
+                    reason=form.cleaned_data["reason"],
+                    origin=Origin.of(request),
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                context = _record_context(
+                    request, registration, revealed_change={change.pk: {field: value}}
+                )
+                return render(request, "registrations/review_detail.html", context)
+        return _render_record(
+            request, registration, status=400, after="invalid_reveal", reveal_form=form
+        )
 
 
 @require_POST

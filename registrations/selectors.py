@@ -275,6 +275,7 @@ QUEUE_FIELDS = (
     "submitted_by_id",
     "store__code",
     "store__name",
+    "store__name_zh",
     "submitted_by__username",
 )
 
@@ -308,14 +309,22 @@ def review_queue_for(
     )
 
 
-def change_queue_for(*, user: User) -> QuerySet[PendingChange]:
+def change_queue_for(
+    *, user: User, store: Store | None = None, older_than_hours: int | None = None
+) -> QuerySet[PendingChange]:
     """Pending updates of information and terminations of the supervised stores, oldest first."""
-    return (
-        PendingChange.objects.filter(
-            status=PendingChange.Status.PENDING,
-            registration__store__in=user.supervised_stores.all(),
+    changes = PendingChange.objects.filter(
+        status=PendingChange.Status.PENDING,
+        registration__store__in=user.supervised_stores.all(),
+    )
+    if store is not None:
+        changes = changes.filter(registration__store=store)
+    if older_than_hours:
+        changes = changes.filter(
+            requested_at__lte=timezone.now() - datetime.timedelta(hours=older_than_hours)
         )
-        .select_related("registration__store", "requested_by")
+    return (
+        changes.select_related("registration__store", "requested_by")
         .only(
             "pk",
             "kind",
@@ -325,6 +334,7 @@ def change_queue_for(*, user: User) -> QuerySet[PendingChange]:
             "registration__reference",
             "registration__store__code",
             "registration__store__name",
+            "registration__store__name_zh",
         )
         .order_by("requested_at", "pk")
     )

@@ -1341,6 +1341,40 @@ def identity_reveal(
 
 
 @transaction.atomic
+def pending_change_reveal(
+    *,
+    change: PendingChange,
+    user: User,
+    field: str,
+    reason: str,
+    origin: Origin = COMMAND_LINE,
+) -> str:
+    """The full new value asked for in a pending change, for a coded reason (audited)."""
+    registration = change.registration
+    _require_reviewer_of(user, registration.store, permission=roles.REVEAL)
+    if field not in REVEALABLE_FIELDS or field not in change.changed_fields:
+        raise ValidationError({"field": _("This field cannot be revealed.")})
+    if reason not in RevealReason.values:
+        raise ValidationError({"reason": _("Choose why you need to see the full value.")})
+    if change.status != PendingChange.Status.PENDING:
+        raise ValidationError(_("Only a change waiting for a decision can be revealed."))
+    audit_record(
+        actor=user,
+        action=AuditEvent.Action.REVEALED,
+        origin=origin,
+        registration=registration,
+        reason=reason,
+        fields=[f"new_{field}"],
+        details={"change": change.pk},
+    )
+    value = getattr(change, f"new_{field}")
+    if field == "document_number":
+        document_type = change.new_document_type or registration.customer.document_type
+        return format_document_number(document_type, value)
+    return str(value or "")
+
+
+@transaction.atomic
 def decisions_mark_seen(*, user: User) -> None:
     User.objects.filter(pk=user.pk).update(decisions_seen_at=timezone.now())
 

@@ -33,7 +33,7 @@ urlpatterns = [
         ),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.SignOutView.as_view(), name="logout"),
     # The language can be chosen on the sign-in page too.
     path("language/", login_not_required(set_language), name="set_language"),
     path("decisions/seen/", views.decisions_seen, name="decisions-seen"),

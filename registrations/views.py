@@ -6,21 +6,23 @@ import io
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import AccessMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import DatabaseError, connection
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.generic import TemplateView
 
 from registrations import documents, roles, selectors, services
@@ -40,8 +42,16 @@ from registrations.forms import (
     TerminationForm,
     UpdateForm,
     add_service_errors,
+    field_label,
 )
-from registrations.models import AuditEvent, DocumentCopy, PendingChange, Person, Registration
+from registrations.models import (
+    AuditEvent,
+    DocumentCopy,
+    PendingChange,
+    Person,
+    ReasonCode,
+    Registration,
+)
 from registrations.policy import current_policy
 from registrations.validators import format_document_number, mask_document_number
 
@@ -85,6 +95,15 @@ class HomeView(RoleRequiredMixin, TemplateView):
         return context
 
 
+class SignOutView(auth_views.LogoutView):
+    """Django's sign-out, saying so on the sign-in page it leads to."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, _("You are signed out."))
+        return response
+
+
 @require_POST
 def decisions_seen(request: HttpRequest) -> HttpResponse:
     """The counter has looked at the decisions on its submissions."""
@@ -126,6 +145,15 @@ STEP_LABELS = {
     3: gettext_lazy("Identity and declaration"),
     4: gettext_lazy("Status and receipt"),
 }
+# Where a returned record is corrected: a reason about the document or the materials is fixed
+# on step 1 (the copy, the original sighted); the others concern the customer on step 3.
+CORRECTION_STEPS = {
+    ReasonCode.DOCUMENT_UNREADABLE: 1,
+    ReasonCode.DOCUMENT_MISMATCH: 1,
+    ReasonCode.DOCUMENT_EXPIRED: 1,
+    ReasonCode.MATERIALS_INCOMPLETE: 1,
+    ReasonCode.MINOR_WITHOUT_ADULT: 3,
+}
 
 
 # The customer's encrypted fields. A page loads (and so decrypts) only those it shows.
@@ -166,9 +194,29 @@ def _step_url(registration: Registration, step: int) -> str:
     return reverse(STEP_URLS[step], args=[registration.reference])
 
 
+def _correction_step(registration: Registration) -> int:
+    """The step a returned record opens at, by the supervisor's reason."""
+    step = CORRECTION_STEPS.get(registration.reason_code, len(STEP_URLS))
+    return min(step, registration.step)
+
+
+def _resume_url(registration: Registration) -> str:
+    """Where "Continue the draft" or "Correct and resubmit" leads; the record page otherwise."""
+    if registration.status == Registration.Status.RETURNED:
+        return _step_url(registration, _correction_step(registration))
+    if registration.status in services.EDITABLE_STATUSES:
+        return _step_url(registration, registration.step)
+    return reverse("counter-record", args=[registration.reference])
+
+
 def _progress(registration: Registration, current: int) -> list[dict]:
     """Steps 1-4 for the progress bar: steps already open are links."""
     editable = registration.status in services.EDITABLE_STATUSES
+    to_correct = (
+        _correction_step(registration)
+        if registration.status == Registration.Status.RETURNED
+        else None
+    )
     steps = []
     for number, label in STEP_LABELS.items():
         if number <= len(STEP_URLS):
@@ -182,6 +230,7 @@ def _progress(registration: Registration, current: int) -> list[dict]:
                 "url": _step_url(registration, number) if reachable else "",
                 "current": number == current,
                 "done": number < current or (number < 4 and not editable),
+                "to_correct": number == to_correct,
             }
         )
     return steps
@@ -325,6 +374,7 @@ class CounterStepView(CounterMixin, View):
 
     def render(self, registration: Registration, form: StepForm, **extra) -> HttpResponse:
         on_file = selectors.document_copy_list_on_file(registration=registration)
+        form.show_required_to_complete()
         form.show_copies_on_file(on_file)
         context = {
             "registration": registration,
@@ -477,13 +527,11 @@ class IdentityView(CounterStepView):
 
 
 class ResumeView(CounterMixin, View):
-    """A draft or returned record opens at the furthest step saved; anything else at its page."""
+    """A draft opens at the furthest step saved, a returned record where its reason is
+    corrected; anything else at its page."""
 
     def get(self, request: HttpRequest, reference: str) -> HttpResponse:
-        registration = _counter_registration(request, reference)
-        if registration.status in services.EDITABLE_STATUSES:
-            return redirect(_step_url(registration, registration.step))
-        return redirect("counter-record", registration.reference)
+        return redirect(_resume_url(_counter_registration(request, reference)))
 
 
 class RecordView(CounterMixin, TemplateView):
@@ -518,10 +566,16 @@ class RecordView(CounterMixin, TemplateView):
             )
             .order_by("-pk")
         )
+        for change in changes:
+            change.field_labels = [_changed_field_label(name) for name in change.changed_fields]
         has_pending_change = any(c.status == PendingChange.Status.PENDING for c in changes)
+        approved = registration.status == Registration.Status.APPROVED
+        is_draft = registration.status == Registration.Status.DRAFT
         context |= {
             "registration": registration,
-            "progress": _progress(registration, 4 if not editable else registration.step),
+            # A returned record is at its status, whatever step it will be corrected on.
+            "progress": _progress(registration, registration.step if is_draft else 4),
+            "resume_url": _resume_url(registration) if editable else "",
             "masked_document": _masked_document(registration.customer),
             "copies": list(selectors.document_copy_list_in_force(registration=registration)),
             "copies_viewable": selectors.document_copy_can_view_of(
@@ -530,10 +584,18 @@ class RecordView(CounterMixin, TemplateView):
             "history": list(registration.history.select_related("actor").defer("comment")),
             "changes": changes,
             "editable": editable,
-            "can_change": registration.status == Registration.Status.APPROVED
-            and not has_pending_change,
+            "can_change": approved and not has_pending_change,
+            "change_waiting": approved and has_pending_change,
         }
         return context
+
+
+def _changed_field_label(name: str) -> str:
+    """A field of a pending change as the supervisor's page names it."""
+    try:
+        return capfirst(Person._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return field_label(name)
 
 
 class ReceiptView(CounterMixin, TemplateView):
@@ -628,7 +690,7 @@ class DocumentView(RoleRequiredMixin, View):
                 "registration": registration,
                 "form": form,
                 "unavailable": unavailable,
-                "back_url": self.back_url(registration) if unavailable else "",
+                "back_url": self.back_url(registration),
             },
             status=status,
         )
@@ -770,11 +832,22 @@ class TerminationRequestView(_ChangeRequestView):
         )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def discard_draft(request: HttpRequest, reference: str) -> HttpResponse:
+    """GET: a page asking to confirm. POST with the confirmation: the draft is deleted."""
     if not roles.allows(request.user, roles.RECORD):
         raise PermissionDenied
     registration = _counter_registration(request, reference)
+    if registration.status != Registration.Status.DRAFT:
+        messages.error(request, _("Only a draft can be discarded."))
+        return redirect("counter-record", registration.reference)
+    # Deleting cannot be undone: a post from anywhere but the confirmation page only asks.
+    if request.method == "GET" or request.POST.get("confirm") != "discard":
+        return render(
+            request,
+            "registrations/registration_discard.html",
+            {"registration": registration, "keep_url": _resume_url(registration)},
+        )
     try:
         services.registration_discard_draft(
             registration=registration, actor=request.user, origin=Origin.of(request)

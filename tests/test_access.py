@@ -218,3 +218,11 @@ def test_behind_the_proxy_the_audit_log_records_the_client_address(client, staff
         HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7",
     )
     assert AuditEvent.objects.get(action="login_failed").ip == "203.0.113.7"
+
+
+def test_signing_out_says_so_and_a_wrong_password_gets_a_plain_message(client, staff):
+    client.force_login(staff)
+    page = client.post("/logout/", follow=True).content.decode()
+    assert "You are signed out." in page
+    page = client.post("/login/", {"username": "counter", "password": "nope"}).content.decode()
+    assert "The user name or password is not correct." in page

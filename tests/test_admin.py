@@ -7,6 +7,8 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.core.exceptions import FieldDoesNotExist
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from registrations import roles
@@ -224,3 +226,69 @@ def test_a_password_set_in_the_admin_is_an_audit_event_without_the_password(admi
     assert event.action == AuditEvent.Action.USER_CHANGED
     assert event.fields == ["password"]
     assert "Passphrase" not in str(event.details)
+
+
+def column_headers(page: str) -> list[str]:
+    head = page.split('id="result_list"', 1)[1].split("</thead>", 1)[0]
+    return [
+        re.sub(r"<[^>]+>", "", text).strip()
+        for text in re.findall(r'<th scope="col"[^>]*>(.*?)</th>', head, re.S)
+    ]
+
+
+def test_the_audit_event_list_has_few_labelled_columns_and_filters(
+    admin_client, one_of_each, other_store
+):
+    event = one_of_each[AuditEvent]
+    page = admin_client.get(admin_url(AuditEvent, "changelist")).content.decode()
+    assert column_headers(page) == ["No.", "Time", "User", "Action", "Store", "Record"]
+    assert "By action" in page and "By store" in page and "By store code" not in page
+    assert "MK01 Mong Kok" in page and "CWB1 Causeway Bay" in page  # the store filter
+    assert "Record viewed" in page  # the action's label, not its code
+    for query, shown in [({"store_code": "MK01"}, True), ({"store_code": "CWB1"}, False)]:
+        listed = admin_client.get(admin_url(AuditEvent, "changelist"), query).content.decode()
+        assert (admin_url(AuditEvent, "change", event.pk) in listed) is shown, query
+    for order in ["1", "-2", "4", "6"]:  # sorting by a column still works
+        response = admin_client.get(admin_url(AuditEvent, "changelist"), {"o": order})
+        assert response.status_code == 200, order
+
+
+def test_the_admin_is_named_after_simreg(admin_client):
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert "simreg administration" in page and "Django administration" not in page
+
+
+def test_the_user_list_shows_roles_and_stores(admin_client, store, other_store):
+    make_user(roles.SUPERVISOR, supervises=[store, other_store], username="boss")
+    make_user(roles.COUNTER_STAFF, stores=[other_store], username="clerk")
+    page = admin_client.get(admin_url(User, "changelist")).content.decode()
+    headers = column_headers(page)
+    assert {"Roles", "Works at", "Supervises"} <= set(headers)
+    rows = {
+        re.search(r'<th class="field-username">.*?>([^<]+)</a>', row).group(1): row
+        for row in re.findall(r"<tr>(.*?)</tr>", page.split("<tbody>", 1)[1], re.S)
+    }
+    assert "Supervisor" in rows["boss"] and "CWB1, MK01" in rows["boss"]
+    assert "Counter staff" in rows["clerk"] and "CWB1" in rows["clerk"]
+    assert "By role" in page
+
+
+def test_the_user_list_costs_the_same_queries_for_2_or_10_users(admin_client, store, other_store):
+    def queries_for_the_list() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(admin_url(User, "changelist")).status_code == 200
+        return len(queries)
+
+    make_user(roles.SUPERVISOR, supervises=[store], stores=[other_store])
+    few = queries_for_the_list()
+    for _ in range(8):
+        make_user(roles.COUNTER_STAFF, stores=[store, other_store], supervises=[store])
+    assert User.objects.count() == 10  # with the superuser signed in
+    assert queries_for_the_list() == few
+
+
+def test_the_role_picker_speaks_of_roles_not_groups(admin_client, staff):
+    page = admin_client.get(admin_url(User, "change", staff.pk)).content.decode()
+    picker = re.search(r'<select[^>]*name="groups"[^>]*>', page).group(0)
+    assert 'data-field-name="roles"' in picker
+    assert "What the user does: counter staff, supervisor, compliance." in page

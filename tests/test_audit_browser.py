@@ -179,7 +179,7 @@ def test_no_identity_value_is_shown_and_nothing_offers_to_reveal_one(
         origin=Origin(ip="203.0.113.9", user_agent="Firefox"),
     )
     page = compliance_client.get(LIST).content.decode()
-    assert registration.reference in page and "document_number" in page
+    assert registration.reference in page and "Document number" in page
     assert "203.0.113.9" in page and "Customer disputes the record" in page
     for value in [*CUSTOMER.values(), "A123456", "陳大文", "1990-05-17", "Nathan"]:
         assert value not in page
@@ -289,3 +289,73 @@ def test_a_cursor_out_of_range_is_ignored_not_an_error_page(compliance_client, s
     response = compliance_client.get(LIST, cursor)
     assert response.status_code == 200
     assert event.seq in events_on(response.content.decode())
+
+
+def test_the_filter_form_and_the_export_links_carry_no_csrf_token(compliance_client, staff):
+    audit_record(actor=staff, action="viewed")
+    # As bookmarked from a form that once sent its token along.
+    page = compliance_client.get(
+        LIST, {"action": "viewed", "csrfmiddlewaretoken": "stale-token", "actor": ""}
+    ).content.decode()
+    filters = page.split('id="audit-filters"', 1)[1].split("</form>", 1)[0]
+    assert "csrfmiddlewaretoken" not in filters
+    exports = re.findall(r'href="(/[^"]*export[^"]*)"', page)
+    assert len(exports) == 2
+    for href in exports:
+        assert "csrfmiddlewaretoken" not in href and "stale-token" not in href
+        assert "action=viewed" in href and "actor=" not in href
+    verify = page.split('id="audit-verify"', 1)[1].split("</form>", 1)[0]
+    assert verify.count('name="csrfmiddlewaretoken"') == 1
+
+
+def row_of(page: str, seq: int) -> str:
+    body = page.split('id="audit-events"', 1)[1]
+    return re.search(rf"<tr>\s*<td>{seq}</td>(.*?)</tr>", body, re.S).group(1)
+
+
+@pytest.mark.parametrize(
+    ("action", "reason", "label"),
+    [
+        ("returned", "materials_incomplete", "Materials incomplete"),
+        ("revealed", "compare_with_copy", "Compare with the document copy"),
+        ("revealed", "suspected_fraud", "Investigate suspected fraud"),
+        ("rejected", "suspected_fraud", "Suspected fraud"),
+        ("document_viewed", "check_against_original", "Check the copy against the original"),
+        ("login_failed", "locked", "User name locked"),
+        ("revealed", "Asked by the police", "Asked by the police"),
+    ],
+)
+def test_reasons_are_shown_by_their_labels(compliance_client, staff, action, reason, label):
+    event = audit_record(actor=staff, action=action, reason=reason)
+    row = row_of(compliance_client.get(LIST).content.decode(), event.seq)
+    assert label in row
+    if label != reason:
+        assert f'title="{reason}"' in row  # the code, for whoever compares with an export
+        assert f">{reason}<" not in row
+
+
+def test_fields_are_shown_by_their_labels_and_exports_keep_the_names(compliance_client, staff):
+    changed = audit_record(
+        actor=staff, action="change_approved", fields=["address", "contact_number", "status"]
+    )
+    shown = audit_record(actor=staff, action="document_viewed", fields=["identity"])
+    made_up = audit_record(actor=staff, action="user_changed", fields=["groups", "some_thing"])
+    page = compliance_client.get(LIST).content.decode()
+    row = row_of(page, changed.seq)
+    assert "Address" in row and "Contact number" in row and "Status" in row
+    assert ">address<" not in row and "address, contact_number" not in row
+    assert 'title="contact_number"' in row
+    assert "Identity document" in row_of(page, shown.seq)
+    row = row_of(page, made_up.seq)
+    assert "Roles" in row and "Some thing" in row
+    export = compliance_client.get(reverse("audit-export"), {"format": "csv"})
+    body = b"".join(export.streaming_content).decode()
+    assert "contact_number" in body and "Contact number" not in body
+
+
+def test_the_time_column_and_the_range_are_labelled_for_people(compliance_client, staff):
+    audit_record(actor=staff, action="login")
+    page = compliance_client.get(LIST).content.decode()
+    assert "Time (Hong Kong)" in page and "Asia/Hong_Kong" not in page
+    assert "From (inclusive)" in page
+    assert "Events at or after this time." in page

@@ -51,6 +51,19 @@ def events(action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action).order_by("seq"))
 
 
+def step_item(page: str, number: int) -> str:
+    """The progress bar's entry of one step."""
+    start = page.index(f'id="step-{number}"')
+    return page[start : page.index("</li>", start)]
+
+
+def label_of(page: str, field: str) -> str:
+    """The label (or a radio group's legend) of a field as rendered, asterisk included."""
+    start = page.index(f'id="div_id_{field}"')
+    ends = [page.find(tag, start) for tag in ("</label>", "</legend>")]
+    return page[start : min(end for end in ends if end != -1)]
+
+
 @pytest.fixture
 def decrypted(monkeypatch) -> list[str]:
     """Which stored fields ("Model.field") are decrypted while a test runs."""
@@ -205,6 +218,36 @@ def test_save_draft_keeps_a_partly_filled_step_without_asking_for_the_rest(staff
     assert "Draft saved" in page
 
 
+@pytest.mark.parametrize("action", ["save", "next"])
+def test_the_fields_needed_to_complete_the_step_keep_their_asterisk_whatever_the_button(
+    staff_client, action
+):
+    registration = start_draft(staff_client)
+    response = staff_client.post(
+        url("counter-materials", registration),
+        materials_form(identity_copy=None, original_sighted=None, msisdn="12345", action=action),
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "msisdn" in errors_of(response)
+    for field in ("original_sighted", "identity_copy", "msisdn", "plan"):
+        assert 'class="asteriskField">*' in label_of(page, field), field
+    assert 'class="asteriskField">*' not in label_of(page, "eid")
+
+
+def test_a_partial_save_still_saves_without_the_fields_marked_as_needed(staff_client):
+    registration = start_draft(staff_client)
+    response = staff_client.post(
+        url("counter-materials", registration),
+        materials_form(identity_copy=None, original_sighted=None, msisdn="", action="save"),
+    )
+    assert response.status_code == 302
+    registration.refresh_from_db()
+    assert registration.iccid == VALID_ICCID and registration.step == 1
+    page = staff_client.get(response.url).content.decode()
+    assert 'class="asteriskField">*' in label_of(page, "msisdn")
+
+
 def test_next_asks_for_what_the_step_needs(staff_client):
     registration = start_draft(staff_client)
     response = staff_client.post(
@@ -329,6 +372,50 @@ def test_a_company_registers_with_a_valid_business_registration_number(staff_cli
     )
     form = response.context["form"]
     assert "date_of_birth" not in form.fields, "a company has no date of birth"
+
+
+def representative_section(page: str) -> str:
+    """The opening tag of the confirming adult's (or responsible person's) fieldset."""
+    start = page.index('id="representative-fields"')
+    return page[start : page.index(">", start)]
+
+
+def test_the_confirming_adult_section_opens_itself_only_when_needed(staff_client):
+    registration = walk_to_identity(staff_client)
+    page = staff_client.get(url("counter-identity", registration)).content.decode()
+    section = representative_section(page)
+    assert 'data-minor-age="16"' in section and 'data-adult-age="18"' in section
+    assert "data-representative-open" not in section, "an adult customer needs nobody"
+    assert "hidden" not in section, "without JavaScript the section shows"
+    assert 'id="representative-show"' in page and "Add a confirming adult" in page
+    assert "registrations/counter.js" in page
+    assert "Copy of the confirming adult&#x27;s identity document" in page
+
+    response = staff_client.post(
+        url("counter-identity", registration),
+        identity_form(representative_name_en="CHAN Siu Ming", action="save"),
+    )
+    page = staff_client.get(response.url).content.decode()
+    assert "data-representative-open" in representative_section(page), "values entered"
+
+    response = staff_client.post(
+        url("counter-identity", registration),
+        identity_form(representative_name_en="", representative_document_number="A1234563"),
+    )
+    assert "representative_document_type" in errors_of(response)
+    page = response.content.decode()
+    assert "data-representative-open" in representative_section(page), "an error to correct"
+
+
+def test_the_responsible_person_of_a_company_always_shows(staff_client):
+    registration = walk_to_identity(
+        staff_client,
+        materials=materials_form(customer_kind="company", document_type="business_registration"),
+    )
+    page = staff_client.get(url("counter-identity", registration)).content.decode()
+    assert "data-representative-open" in representative_section(page)
+    assert 'id="representative-show"' not in page
+    assert "Copy of the responsible person&#x27;s identity document (optional)" in page
 
 
 @pytest.mark.parametrize(
@@ -607,6 +694,58 @@ def test_a_returned_record_shows_the_supervisors_comment_on_its_pages(
         assert "The photo is blurred; take it again." in page, name
 
 
+def _returned(store, staff, supervisor, reason_code: str) -> Registration:
+    registration = make_registration(
+        store=store,
+        created_by=staff,
+        status="returned",
+        step=3,
+        reviewer=supervisor,
+        decided_at=timezone.now(),
+        reason_code=reason_code,
+    )
+    make_document_copy(registration)
+    return registration
+
+
+@pytest.mark.parametrize(
+    ("reason_code", "step_name"),
+    [
+        ("document_unreadable", "counter-materials"),
+        ("document_mismatch", "counter-materials"),
+        ("document_expired", "counter-materials"),
+        ("materials_incomplete", "counter-materials"),
+        ("minor_without_adult", "counter-identity"),
+        ("over_limit", "counter-identity"),
+        ("other", "counter-identity"),
+    ],
+)
+def test_correct_and_resubmit_opens_the_step_where_the_reason_is_corrected(
+    staff_client, store, staff, supervisor, reason_code, step_name
+):
+    registration = _returned(store, staff, supervisor, reason_code)
+    page = staff_client.get(url("counter-record", registration)).content.decode()
+    assert f'href="{url(step_name, registration)}" id="link-resume"' in page
+    assert "Correct and resubmit" in page
+    response = staff_client.get(url("counter-resume", registration))
+    assert response.url == url(step_name, registration), "the home page's link leads there too"
+
+
+def test_a_returned_record_page_is_at_its_status_and_marks_the_step_to_correct(
+    staff_client, store, staff, supervisor
+):
+    registration = _returned(store, staff, supervisor, "document_unreadable")
+    page = staff_client.get(url("counter-record", registration)).content.decode()
+    steps = {number: step_item(page, number) for number in (1, 2, 3, 4)}
+    assert 'aria-current="step"' in steps[4]
+    assert 'aria-current="step"' not in steps[3]
+    assert "To correct" in steps[1]
+    assert "To correct" not in steps[3]
+    assert url("counter-materials", registration) in steps[1]
+    page = staff_client.get(url("counter-materials", registration)).content.decode()
+    assert "To correct" in step_item(page, 1)
+
+
 # Each page decrypts only what it shows
 
 PERSON_FIELDS = ("name_en", "name_zh", "date_of_birth", "address", "contact_number", "email")
@@ -673,7 +812,7 @@ def test_discarding_a_draft_removes_it_with_its_people_and_files(
     make_document_copy(registration, kind="representative")
     assert len(list((private_storage / "documents").iterdir())) == 2
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.post(url("counter-discard", registration))
+        response = staff_client.post(url("counter-discard", registration), {"confirm": "discard"})
     assert response.url == reverse("home")
     assert not Registration.objects.filter(pk=registration.pk).exists()
     assert not Person.objects.exists()
@@ -685,9 +824,37 @@ def test_discarding_a_draft_removes_it_with_its_people_and_files(
 
 def test_a_submitted_record_cannot_be_discarded(staff_client, store, staff):
     registration = make_registration(store=store, created_by=staff, status="pending")
-    staff_client.post(url("counter-discard", registration))
+    staff_client.post(url("counter-discard", registration), {"confirm": "discard"})
     assert Registration.objects.filter(pk=registration.pk).exists()
-    assert staff_client.get(url("counter-discard", registration)).status_code == 405
+    response = staff_client.get(url("counter-discard", registration), follow=True)
+    assert response.redirect_chain[-1][0] == url("counter-record", registration)
+    assert "Only a draft can be discarded." in response.content.decode()
+    assert 'id="link-discard"' not in response.content.decode()
+
+
+def test_discard_this_draft_asks_for_a_confirmation_before_deleting(staff_client, store, staff):
+    registration = make_complete_draft(store=store, created_by=staff)
+    discard = url("counter-discard", registration)
+    for name in ("counter-record", "counter-materials"):
+        page = staff_client.get(url(name, registration)).content.decode()
+        assert f'href="{discard}" id="link-discard"' in page, name
+
+    page = staff_client.get(discard).content.decode()
+    assert "Discard this draft?" in page
+    assert "This cannot be undone." in page
+    assert 'name="confirm" value="discard"' in page
+    assert f'href="{url("counter-identity", registration)}" id="link-keep"' in page
+    assert Registration.objects.filter(pk=registration.pk).exists()
+
+    response = staff_client.post(discard)
+    assert response.status_code == 200, "a post without the confirmation only asks"
+    assert "Discard this draft?" in response.content.decode()
+    assert Registration.objects.filter(pk=registration.pk).exists()
+    assert not events(AuditEvent.Action.DRAFT_DISCARDED)
+
+    response = staff_client.post(discard, {"confirm": "discard"}, follow=True)
+    assert "Draft discarded." in response.content.decode()
+    assert not Registration.objects.filter(pk=registration.pk).exists()
 
 
 def _age(registration: Registration, days: int) -> None:

@@ -181,6 +181,32 @@ def test_viewing_a_copy_asks_for_a_reason_and_is_audited(staff_client, store, st
     assert event.actor == staff
 
 
+def test_the_copy_opens_in_a_new_tab_and_the_reason_page_leads_back(staff_client, store, staff):
+    registration = make_complete_draft(store=store, created_by=staff)
+    copy = registration.documents.get()
+    page = staff_client.get(document_url(copy)).content.decode()
+    start = page.rindex("<form", 0, page.index('id="document-reason-form"'))
+    form = page[start : page.index("</form>", start)]
+    assert 'target="_blank"' in form
+    assert "novalidate" not in form, "the browser asks for the reason before a tab opens"
+    assert 'id="copy-opened" hidden' in form and "The copy opened in a new tab." in form
+    assert "registrations/document_view.js" in page
+    assert "<script>" not in page, "no inline script"
+    back = f'href="{url("counter-record", registration)}" id="link-back"'
+    assert back in page and "Back to the record" in page
+
+
+def test_a_supervisor_goes_back_from_the_reason_page_to_the_review_page(
+    client, store, staff, supervisor
+):
+    registration = make_registration(store=store, created_by=staff, status="pending")
+    copy = make_document_copy(registration)
+    client.force_login(supervisor)
+    page = client.get(document_url(copy)).content.decode()
+    review = reverse("review-detail", args=[registration.reference])
+    assert f'href="{review}" id="link-back"' in page
+
+
 def test_counter_staff_cannot_view_a_copy_once_the_record_is_submitted(staff_client, store, staff):
     registration = make_registration(store=store, created_by=staff, status="pending")
     copy = make_document_copy(registration)

@@ -111,6 +111,14 @@ def test_the_status_page_is_step_four_with_the_receipt_link(staff_client):
     ).exists()
 
 
+def test_numbers_on_the_receipt_and_the_status_page_do_not_break_across_lines(staff_client):
+    registration = submitted(staff_client)
+    for name in ("counter-receipt", "counter-record"):
+        page = staff_client.get(url(name, registration)).content.decode()
+        assert f'class="font-monospace text-nowrap">{VALID_ICCID}<' in page, name
+        assert 'text-nowrap" id="' in page and "A123***(*)" in page, name
+
+
 def test_the_receipt_page_does_not_even_load_the_identity_it_does_not_print(
     staff_client, store, staff
 ):

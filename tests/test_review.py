@@ -518,3 +518,57 @@ def test_a_refused_renewed_document_copy_is_not_kept(
     assert not documents.stored_path(copy.stored_name).exists()
     registration.customer.refresh_from_db()
     assert registration.customer.document_number == "A1234563"
+
+
+def test_a_supervisor_can_reveal_an_asked_for_value_with_a_reason(client, store, staff):
+    reviewer = make_user(roles.SUPERVISOR, supervises=[store])
+    registration = approved(store, staff, reviewer)
+    change = PendingChange.objects.create(
+        registration=registration,
+        kind=PendingChange.Kind.UPDATE,
+        changed_fields=["address"],
+        new_address="Flat 3B, 1 Queen's Road Central",
+        requested_by=staff,
+    )
+    client.force_login(reviewer)
+    response = client.post(
+        f"/review/{registration.reference}/changes/{change.pk}/reveal/",
+        {"field": "address", "reason": "confirm_with_customer"},
+    )
+    assert "Flat 3B, 1 Queen&#x27;s Road Central" in response.content.decode()
+    event = AuditEvent.objects.get(action="revealed")
+    assert event.fields == ["new_address"] and event.reason == "confirm_with_customer"
+    assert event.details == {"change": change.pk}
+
+
+def test_queue_filters_apply_to_changes_and_say_when_nothing_matches(
+    client, store, other_store, staff, supervisor
+):
+    registration = approved(other_store, staff, supervisor)
+    PendingChange.objects.create(
+        registration=registration,
+        kind=PendingChange.Kind.UPDATE,
+        changed_fields=["contact_number"],
+        new_contact_number="+85298765432",
+        requested_by=staff,
+    )
+    client.force_login(supervisor)
+    page = client.get("/review/").content.decode()
+    assert registration.reference in page and "Contact number" in page
+    page = client.get("/review/", {"store": store.pk}).content.decode()
+    assert registration.reference not in page
+    assert "No submission matches these filters." in page
+    assert "No change matches these filters." in page
+
+
+def test_the_store_name_follows_the_page_language(client, store, staff, supervisor):
+    from registrations.models import Store
+
+    Store.objects.filter(pk=store.pk).update(name_zh="旺角")
+    pending(store, staff)
+    client.force_login(supervisor)
+    client.cookies["django_language"] = "zh-hant"
+    assert "旺角" in client.get("/review/").content.decode()
+    client.cookies["django_language"] = "en"
+    page = client.get("/review/").content.decode()
+    assert "Mong Kok" in page and "旺角" not in page

@@ -338,7 +338,8 @@ def test_the_record_page_shows_changes_without_decrypting_their_values(
         page = staff_client.get(url("counter-record", approved)).content.decode()
     changes = page[page.index('id="changes"') :]
     assert "Update of information" in changes and "Pending review" in changes
-    assert "address, email" in changes
+    assert "Address, E-mail" in changes
+    assert "address, email" not in changes, "labels, not the names of the stored fields"
     assert "New Street" not in page and "new@example.com" not in page
     assert not [where for where in decrypted if where.startswith("PendingChange.")]
     sql = " ".join(query["sql"] for query in queries.captured_queries)
@@ -365,15 +366,40 @@ def test_a_termination_is_recorded_with_its_reason(staff_client, approved):
     assert "Termination" in page
 
 
+def test_the_changed_fields_of_a_pending_update_are_named_in_the_page_language(
+    staff_client, approved
+):
+    staff_client.post(
+        url("counter-update", approved),
+        {"new_address": "Flat 1, 2 New Street, Sha Tin", "new_contact_number": "9876 5432"},
+    )
+    page = staff_client.get(
+        url("counter-record", approved), HTTP_ACCEPT_LANGUAGE="zh-hant"
+    ).content.decode()
+    changes = page[page.index('id="changes"') :]
+    assert "地址, 聯絡電話" in changes
+    assert "contact_number" not in changes
+
+
 def test_a_second_change_waits_until_the_first_is_decided(staff_client, approved):
     staff_client.post(url("counter-update", approved), {"new_email": "new@example.com"})
     page = staff_client.get(url("counter-record", approved)).content.decode()
     assert url("counter-terminate", approved) not in page
+    assert url("counter-update", approved) not in page
+    assert "A change is waiting for a supervisor's decision" in page
     response = staff_client.post(
         url("counter-terminate", approved), {"termination_reason": "Moving away"}
     )
     assert "already waiting for review" in response.content.decode()
     assert PendingChange.objects.count() == 1
+
+
+def test_an_approved_record_without_a_pending_change_offers_update_and_terminate(
+    staff_client, approved
+):
+    page = staff_client.get(url("counter-record", approved)).content.decode()
+    assert url("counter-update", approved) in page and url("counter-terminate", approved) in page
+    assert "waiting for a supervisor" not in page
 
 
 def test_only_an_approved_registration_can_be_updated_or_terminated(staff_client, store, staff):

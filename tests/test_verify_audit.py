@@ -363,13 +363,52 @@ def test_the_browser_checks_a_recorded_anchor(client, compliance, chain):
         truncate_from(cursor, 5)
     response = client.post(reverse("audit-verify"), {"anchor": anchor}, follow=True)
     page = response.content.decode()
-    assert "The audit chain is intact: 4 events checked." in page  # the chain alone: intact
+    # One result, a failure: the chain's links hold, the anchor does not.
+    assert page.count('role="alert"') == 1
+    assert "alert-danger" in page and "alert-success" not in page
+    assert "The audit chain is intact" not in page
     assert (
-        "Anchor #6 does not match: the log was truncated or re-written "
-        "(event #6 no longer exists)." in page
+        "The links of the audit chain are intact (4 events checked), but anchor #6 does not "
+        "match: event #6 no longer exists. The log was truncated or re-written after the anchor "
+        "was recorded, or the anchor was copied wrongly." in page
     )
-    assert "alert-danger" in page
     assert 'id="audit-head"' not in page  # nothing to record from a log that fails its anchor
+
+
+def test_an_anchor_with_another_hash_is_a_single_failure_not_a_success(client, compliance, chain):
+    client.force_login(compliance)
+    wrong = "0" * 64
+    response = client.post(reverse("audit-verify"), {"anchor": f"6:{wrong}"}, follow=True)
+    page = response.content.decode()
+    assert page.count('role="alert"') == 1
+    assert "alert-danger" in page and "alert-success" not in page
+    assert "The audit chain is intact" not in page
+    assert (
+        "The links of the audit chain are intact (7 events checked), but anchor #6 does not "
+        f"match: event #6 now has the hash {chain[-1].hash}." in page
+    )
+    assert "or the anchor was copied wrongly." in page
+    assert 'id="audit-head"' not in page
+    event = AuditEvent.objects.filter(action="verified").get()
+    assert event.details["ok"] is False
+
+
+def test_an_anchor_checked_against_a_broken_chain_adds_its_own_failure(client, compliance, chain):
+    with triggers_lifted() as cursor:
+        delete(cursor, chain)
+    client.force_login(compliance)
+    response = client.post(reverse("audit-verify"), {"anchor": f"3:{chain[2].hash}"}, follow=True)
+    page = response.content.decode()
+    assert "The audit chain is broken at event #3" in page
+    assert "Anchor #3 does not match" in page
+    assert "alert-success" not in page and "The links of the audit chain are intact" not in page
+
+
+def test_the_verify_form_carries_exactly_one_csrf_token(client, compliance):
+    client.force_login(compliance)
+    page = client.get(reverse("audit-list")).content.decode()
+    form = page.split('id="audit-verify"', 1)[1].split("</form>", 1)[0]
+    assert form.count('name="csrfmiddlewaretoken"') == 1
 
 
 def test_the_browser_refuses_a_malformed_anchor_next_to_the_field(client, compliance, chain):
