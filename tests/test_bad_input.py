@@ -8,6 +8,7 @@ for the next one. Server errors are collected, not raised, so that one does not 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import re
 import traceback
@@ -290,13 +291,24 @@ class Prober:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (where, request)
 
     def send(
-        self, method: str, path: str, *, data=None, body: bytes | None = None, **kwargs
+        self,
+        method: str,
+        path: str,
+        *,
+        data=None,
+        body: bytes | None = None,
+        language: str = "",
+        **kwargs,
     ) -> int:
-        """GET or POST `data` (a dict, files allowed) or a raw `body`; the status code."""
+        """Send `data` (a dict, files allowed) or a raw `body`, in `language` if given; the
+        answer's status code."""
         cookies = {key: morsel.value for key, morsel in self.client.cookies.items()}
         label = f"{self.role}: {method} {path} {_describe(body if body is not None else data)}"
         if kwargs:
             label += " " + ", ".join(f"{k}={_short(v, 40)}" for k, v in kwargs.items())
+        if language:
+            label += f" [language {language}]"
+            self.client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
         self.requests += 1
         try:
             with transaction.atomic():
@@ -307,8 +319,10 @@ class Prober:
                     )
                 elif method == "GET":
                     response = self.client.get(path, data or {}, **kwargs)
-                else:
+                elif method == "POST":
                     response = self.client.post(path, data or {}, **kwargs)
+                else:
+                    response = self.client.generic(method, path, **kwargs)
                 self._check(response, label, path)
                 raise _Undo
         except _Undo:
@@ -430,6 +444,8 @@ def test_every_page_survives_junk_for_every_role(world, role):
             else:
                 for query in BROKEN_QUERIES:
                     prober.send("GET", f"{path}?{query}")
+        for method in ("PUT", "OPTIONS"):
+            prober.send(method, path)
     _assert_no_server_error(prober)
 
 
@@ -600,8 +616,13 @@ def _target_id(target: Target) -> str:
     return f"{target.name}-{target.role}-{target.method}"
 
 
-def _send(prober: Prober, target: Target, path: str, data: dict) -> None:
-    prober.send(target.method, path, data=data)
+def _send(prober: Prober, target: Target, path: str, data: dict, language: str = "") -> None:
+    prober.send(target.method, path, data=data, language=language)
+
+
+def _languages() -> itertools.cycle:
+    """English, Traditional Chinese, English…: messages in both languages, at no extra cost."""
+    return itertools.cycle([code for code, _name in settings.LANGUAGES])
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=_target_id)
@@ -609,12 +630,14 @@ def test_each_field_survives_each_junk_value(world, target):
     prober = _prober(world, target.role)
     path = _target_path(target, world)
     _send(prober, target, path, _valid(target, world))
+    languages = _languages()
     for name in target.fields:
         values = list(JUNK)
         if name == "store":  # a store that exists, but not one of this user's
             values += [str(world.other_store.pk), world.other_store.code]
         for value in values:
-            _send(prober, target, path, {**_valid(target, world), name: value})
+            data = {**_valid(target, world), name: value}
+            _send(prober, target, path, data, language=next(languages))
         without = _valid(target, world)
         without.pop(name, None)
         _send(prober, target, path, without)

@@ -45,7 +45,7 @@ def test_the_receipt_shows_reference_store_date_sim_and_status(staff_client, sto
     assert registration.reference in page
     assert store.name in page and store.name_zh in page
     assert VALID_ICCID in page
-    assert "+85261234567" in page
+    assert "+852 6123 4567" in page
     assert "Pending review" in page
     assert "Prepaid" in page
     assert str(registration.submitted_at.astimezone().year) in page
