@@ -49,7 +49,9 @@ class Origin:
             ip = ipaddress.ip_address(ip).compressed if ip else None
         except ValueError:
             ip = None
-        return cls(ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
+        # A header may carry anything, NUL included, which PostgreSQL text refuses.
+        user_agent = request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")[:300]
+        return cls(ip=ip, user_agent=user_agent)
 
 
 COMMAND_LINE = Origin(user_agent="manage.py")

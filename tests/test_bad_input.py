@@ -22,10 +22,11 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.http.response import HttpResponseBase
 from django.template import Template
 from django.test import Client
 from django.test.utils import _TestState
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from registrations import compliance_views, policy, roles
@@ -76,7 +77,7 @@ JUNK = (
     "9999-12-31T23:59:59-14:00",
 )
 # For pages and branches that the per-field sweep already covers with the full list.
-SHORT_JUNK = ("", "x" * 10000, "\x00", "𠮷" * 50, "99999999999999999999", "no_such_choice")
+SHORT_JUNK = ("", "x" * 10000, "\x00", "no_such_choice")
 
 # Query parameters and buttons that no form class declares.
 EXTRA_PARAMETERS = (
@@ -299,9 +300,8 @@ class Prober:
         body: bytes | None = None,
         language: str = "",
         **kwargs,
-    ) -> int:
-        """Send `data` (a dict, files allowed) or a raw `body`, in `language` if given; the
-        answer's status code."""
+    ) -> HttpResponseBase:
+        """Send `data` (a dict, files allowed) or a raw `body`, in `language` if given."""
         cookies = {key: morsel.value for key, morsel in self.client.cookies.items()}
         label = f"{self.role}: {method} {path} {_describe(body if body is not None else data)}"
         if kwargs:
@@ -326,7 +326,7 @@ class Prober:
                 self._check(response, label, path)
                 raise _Undo
         except _Undo:
-            return response.status_code
+            return response
         finally:
             # A sign-in, a sign-out or a language switch must not leak into the next request.
             self.client.cookies = SimpleCookie()
@@ -414,17 +414,23 @@ BROKEN_BODIES = (
     (b'{"name_en": "x"}', "application/json"),
 )
 BROKEN_QUERIES = ("%ff%fe=%ff%fe&page=%ff&before=%00", "store=%ed%a0%80&since=%ff&&==&")
-# Answers that show the page turned the role away before reading any input.
-REFUSED = {301, 302, 403, 404, 405}
+
+
+def _refused(response: HttpResponseBase) -> bool:
+    """Whether the page turned the role away before reading any input."""
+    if response.status_code in {403, 404, 405}:
+        return True
+    location = response.get("Location", "")
+    return response.status_code == 302 and location.startswith(reverse("login"))
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_page_survives_junk_for_every_role(world, role):
     """Junk in every known field at once, and bodies or query strings that do not parse.
 
-    A page that turns the role away before reading any input (sign-in, 403, 404, 405) gets two
-    junk values; a page that lets the role in gets the short list, the broken bodies and the
-    broken query strings. Each field's full list of junk values is sent by the per-field tests.
+    A page that turns the role away before reading any input (to the sign-in page, 403, 404,
+    405) gets two junk values; any other gets the short list, the broken bodies and the broken
+    query strings. Each field's full list of junk values is sent by the per-field tests.
     """
     prober = _prober(world, role)
     patterns = list(app_patterns())
@@ -432,7 +438,7 @@ def test_every_page_survives_junk_for_every_role(world, role):
     for name, pattern in patterns:
         path = world.path(name, pattern)
         for method in ("GET", "POST"):
-            refused = prober.send(method, path) in REFUSED
+            refused = _refused(prober.send(method, path))
             for value in ("x" * 10000, "\x00") if refused else SHORT_JUNK:
                 prober.send(method, path, data=_all_fields(value))
             if refused:
@@ -479,7 +485,8 @@ def test_too_many_fields_files_or_bytes_are_refused_cleanly(world):
 
 @dataclass(frozen=True)
 class Target:
-    """A page that takes input, who uses it, and a valid submission to spoil one field at a time."""
+    """A page that takes input and who uses it; `_valid` gives a submission that it accepts,
+    which the tests spoil one field at a time."""
 
     name: str
     role: str
@@ -632,6 +639,8 @@ def test_each_field_survives_each_junk_value(world, target):
     _send(prober, target, path, _valid(target, world))
     languages = _languages()
     for name in target.fields:
+        if name in FILE_FIELDS:
+            continue  # a file field reads only uploaded files: see the file test
         values = list(JUNK)
         if name == "store":  # a store that exists, but not one of this user's
             values += [str(world.other_store.pk), world.other_store.code]
@@ -641,13 +650,16 @@ def test_each_field_survives_each_junk_value(world, target):
         without = _valid(target, world)
         without.pop(name, None)
         _send(prober, target, path, without)
-        # Several values for a single field.
-        valid_value = _valid(target, world).get(name, "x")
-        if not isinstance(valid_value, SimpleUploadedFile):
-            several = [valid_value, "no_such_choice"]
-            _send(prober, target, path, {**_valid(target, world), name: several})
-    # Files where text is expected.
     valid = _valid(target, world)
+    # Several values for each single field, the valid one first or last.
+    for junk_first in (False, True):
+        several = {
+            name: ["no_such_choice", value] if junk_first else [value, "no_such_choice"]
+            for name, value in valid.items()
+            if not isinstance(value, SimpleUploadedFile)
+        }
+        _send(prober, target, path, {**_valid(target, world), **several})
+    # Files where text is expected.
     as_files = {
         name: upload(name=f"{name}.txt")
         for name, value in valid.items()
@@ -666,8 +678,10 @@ def test_each_field_survives_bytes_that_are_not_utf8(world, target):
     }
     for name in target.fields:
         rest = urlencode({k: v for k, v in text_fields.items() if k != name}, doseq=True)
-        for raw in ("%ff%fe", "%ed%a0%80", "%00"):
-            prober.send("POST", path, body=f"{rest}&{name}={raw}".lstrip("&").encode())
+        prober.send("POST", path, body=f"{rest}&{name}=%ff%fe".lstrip("&").encode())
+    # Every field at once: a lone surrogate, a NUL, raw bytes that are not percent-encoded.
+    for raw in ("%ed%a0%80", "%00"):
+        prober.send("POST", path, body="&".join(f"{n}={raw}" for n in target.fields).encode())
     body = "&".join(f"{name}=\xff\xfe" for name in target.fields).encode("latin-1")
     prober.send("POST", path, body=body)
     _assert_no_server_error(prober)
@@ -680,8 +694,10 @@ def test_each_query_parameter_survives_bytes_that_are_not_utf8(world, target):
     valid = _valid(target, world)
     for name in target.fields:
         rest = urlencode({k: v for k, v in valid.items() if k != name})
-        for raw in ("%ff%fe", "%ed%a0%80", "%00", "%zz"):
+        for raw in ("%ff%fe", "%zz"):
             prober.send("GET", f"{path}?{rest}&{name}={raw}")
+    for raw in ("%ed%a0%80", "%00"):
+        prober.send("GET", f"{path}?" + "&".join(f"{n}={raw}" for n in target.fields))
     _assert_no_server_error(prober)
 
 
@@ -793,7 +809,7 @@ def test_other_branches_of_the_steps_survive_junk(world):
         for key in valid():
             if key in FILE_FIELDS:
                 continue
-            for junk in ("", "\x00", "0001-01-01"):
+            for junk in ("\x00", "0001-01-01"):
                 staff.send("POST", path, data={**valid(), key: junk})
         for key in FILE_FIELDS & set(valid()):
             staff.send("POST", path, data={**valid(), key: upload(PNG[:8], name="header.png")})
@@ -834,7 +850,7 @@ def test_request_headers_with_junk_get_no_server_error(world, settings):
 
 
 def test_path_like_junk_in_a_url_is_not_found_not_a_server_error(world):
-    """Junk where a reference or an id goes: the URL patterns refuse it before any view runs."""
+    """Junk where a reference or an id goes: not found or refused, never a server error."""
     probers = [_prober(world, role) for role in ROLES]
     junk_paths = [
         "/counter/AAAAA-AAAAA/",
