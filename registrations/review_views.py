@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -235,6 +238,31 @@ class ReviewDetailView(RoleRequiredMixin, View):
         return _render_record(request, _get_record(request, reference))
 
 
+def _reveal(
+    request: HttpRequest,
+    registration: Registration,
+    *,
+    reveal: Callable[..., str],
+    shown: Callable[[str, str], dict],
+) -> HttpResponse:
+    """Check the reason, reveal through the service (which audits), show the record again."""
+    form = RevealForm(request.POST)
+    if form.is_valid():
+        field = form.cleaned_data["field"]
+        try:
+            value = reveal(field=field, reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            context = _record_context(
+                request, registration, reveal_form=form, **shown(field, value)
+            )
+            return render(request, "registrations/review_detail.html", context)
+    return _render_record(
+        request, registration, status=400, after="invalid_reveal", reveal_form=form
+    )
+
+
 @method_decorator(sensitive_post_parameters(), name="dispatch")
 class RevealView(RoleRequiredMixin, View):
     """POST a field and a reason: the page comes back with that one value shown.
@@ -246,26 +274,37 @@ class RevealView(RoleRequiredMixin, View):
 
     def post(self, request: HttpRequest, reference: str) -> HttpResponse:
         registration = _get_record(request, reference)
-        form = RevealForm(request.POST)
-        if form.is_valid():
-            try:
-                field = form.cleaned_data["field"]
-                value = services.identity_reveal(
-                    registration=registration,
-                    user=request.user,
-                    field=field,
-                    reason=form.cleaned_data["reason"],
-                    origin=Origin.of(request),
-                )
-            except ValidationError as error:
-                form.add_error(None, error)
-            else:
-                context = _record_context(
-                    request, registration, reveal_form=form, revealed={field: value}
-                )
-                return render(request, "registrations/review_detail.html", context)
-        return _render_record(
-            request, registration, status=400, after="invalid_reveal", reveal_form=form
+        reveal = functools.partial(
+            services.identity_reveal,
+            registration=registration,
+            user=request.user,
+            origin=Origin.of(request),
+        )
+        return _reveal(
+            request, registration, reveal=reveal, shown=lambda f, v: {"revealed": {f: v}}
+        )
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class RevealChangeView(RoleRequiredMixin, View):
+    """POST a field of a pending change and a reason: the asked-for value is shown once."""
+
+    required_permission = roles.REVEAL
+
+    def post(self, request: HttpRequest, reference: str, change_id: int) -> HttpResponse:
+        registration = _get_record(request, reference)
+        change = get_object_or_404(PendingChange, pk=change_id, registration=registration)
+        reveal = functools.partial(
+            services.pending_change_reveal,
+            change=change,
+            user=request.user,
+            origin=Origin.of(request),
+        )
+        return _reveal(
+            request,
+            registration,
+            reveal=reveal,
+            shown=lambda f, v: {"revealed_change": {change.pk: {f: v}}},
         )
 
 
@@ -283,38 +322,6 @@ def _decision_form_again(form: DecisionForm, registration: Registration) -> Deci
         if error not in again.non_field_errors():
             again.add_error(None, error)
     return again
-
-
-@method_decorator(sensitive_post_parameters(), name="dispatch")
-class RevealChangeView(RoleRequiredMixin, View):
-    """POST a field of a pending change and a reason: the asked-for value is shown once."""
-
-    required_permission = roles.REVEAL
-
-    def post(self, request: HttpRequest, reference: str, change_id: int) -> HttpResponse:
-        registration = _get_record(request, reference)
-        change = get_object_or_404(PendingChange, pk=change_id, registration=registration)
-        form = RevealForm(request.POST)
-        if form.is_valid():
-            try:
-                field = form.cleaned_data["field"]
-                value = services.pending_change_reveal(
-                    change=change,
-                    user=request.user,
-                    field=field,
-                    reason=form.cleaned_data["reason"],
-                    origin=Origin.of(request),
-                )
-            except ValidationError as error:
-                form.add_error(None, error)
-            else:
-                context = _record_context(
-                    request, registration, revealed_change={change.pk: {field: value}}
-                )
-                return render(request, "registrations/review_detail.html", context)
-        return _render_record(
-            request, registration, status=400, after="invalid_reveal", reveal_form=form
-        )
 
 
 @require_POST
