@@ -363,7 +363,10 @@ class PendingChange(models.Model):
     class Meta:
         verbose_name = _("pending change")
         verbose_name_plural = _("pending changes")
-        indexes = [models.Index(fields=["status", "requested_at"], name="change_queue_idx")]
+        indexes = [
+            models.Index(fields=["status", "requested_at"], name="change_queue_idx"),
+            models.Index(fields=["requested_by", "decided_at"], name="change_feedback_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["registration"],

@@ -388,7 +388,15 @@ def decide_change(request: HttpRequest, reference: str, change_id: int) -> HttpR
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, _("Decision on the change recorded."))
+            messages.success(
+                request,
+                _("%(reference)s: %(kind)s %(decision)s.")
+                % {
+                    "reference": registration.reference,
+                    "kind": change.get_kind_display().lower(),
+                    "decision": _("approved") if form.cleaned_data["approve"] else _("rejected"),
+                },
+            )
             return redirect("review-queue")
     return _render_record(
         request, registration, status=400, after="invalid_change_decision", change_form=form

@@ -363,6 +363,20 @@ def decisions_since_last_look(*, user: User, limit: int = 20) -> list[Registrati
     )
 
 
+def change_decisions_since_last_look(*, user: User, limit: int = 20) -> list[PendingChange]:
+    """Updates and terminations the user asked for, decided since they last marked them seen."""
+    decided = PendingChange.objects.filter(requested_by=user, decided_at__isnull=False).exclude(
+        status=PendingChange.Status.PENDING
+    )
+    if user.decisions_seen_at is not None:
+        decided = decided.filter(decided_at__gt=user.decisions_seen_at)
+    return list(
+        decided.select_related("registration")
+        .only("kind", "status", "reason_code", "decided_at", "registration__reference")
+        .order_by("-decided_at")[:limit]
+    )
+
+
 def review_dashboard_for(*, user: User, days: int = 30) -> dict:
     """Counts by status, submissions per day, decisions by reason, median time to decision."""
     stores = user.supervised_stores.all()

@@ -88,6 +88,9 @@ class HomeView(RoleRequiredMixin, TemplateView):
         if roles.allows(user, roles.RECORD):
             context["counter"] = selectors.counter_home_for(user=user)
             context["counter"]["decided"] = selectors.decisions_since_last_look(user=user)
+            context["counter"]["decided_changes"] = selectors.change_decisions_since_last_look(
+                user=user
+            )
         if roles.allows(user, roles.REVIEW):
             context["review"] = selectors.review_home_for(user=user)
         if roles.allows(user, roles.BROWSE_AUDIT):

@@ -572,3 +572,28 @@ def test_the_store_name_follows_the_page_language(client, store, staff, supervis
     client.cookies["django_language"] = "en"
     page = client.get("/review/").content.decode()
     assert "Mong Kok" in page and "旺角" not in page
+
+
+def test_the_counter_hears_how_its_update_request_was_decided(client, store, staff, supervisor):
+    registration = approved(store, staff, supervisor)
+    change = PendingChange.objects.create(
+        registration=registration,
+        kind=PendingChange.Kind.UPDATE,
+        changed_fields=["address"],
+        new_address="Somewhere else",
+        requested_by=staff,
+    )
+    client.force_login(supervisor)
+    response = client.post(
+        f"/review/{registration.reference}/changes/{change.pk}/decide/",
+        {"approve": "no", "reason_code": "document_mismatch"},
+        follow=True,
+    )
+    assert f"{registration.reference}: update of information rejected." in (
+        response.content.decode()
+    )
+    client.force_login(staff)
+    page = client.get("/").content.decode()
+    section = page.split('id="decided-since"')[1].split("</ul>")[0]
+    assert registration.reference in section
+    assert "Rejected" in section and "Document does not match the person" in section
