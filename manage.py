@@ -9,7 +9,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simreg.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from simreg.startup import stop_on_startup_error
+
+    with stop_on_startup_error():
+        execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,16 @@ if ! reachable; then
   reachable || fail "the server did not come up"
 fi
 if [ "$(id -u)" = 0 ]; then
-  su postgres -c "psql -q -v ON_ERROR_STOP=1" >&2 <<'SQL' || fail "could not create the simreg role"
+  su postgres -c "psql -q -v ON_ERROR_STOP=1" >&2 <<'SQL' || fail "could not create the simreg roles"
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'simreg') THEN
     CREATE ROLE simreg LOGIN CREATEDB PASSWORD 'simreg';
+  END IF;
+END $$;
+-- The app's role: owns nothing; migrate (run as simreg) grants it what it may do.
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'simreg_app') THEN
+    CREATE ROLE simreg_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD 'simreg_app';
   END IF;
 END $$;
 SELECT 'CREATE DATABASE simreg OWNER simreg' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'simreg')\gexec

@@ -45,8 +45,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from benchmarks.audit_seed import seed_audit_events  # noqa: E402
 from registrations import roles  # noqa: E402
-from registrations.audit import GENESIS_HASH, event_hash  # noqa: E402
 from registrations.crypto import blind_index, encrypt_text  # noqa: E402
 from registrations.models import (  # noqa: E402
     REFERENCE_ALPHABET,
@@ -208,34 +208,13 @@ def seed(registrations: int, events: int, stores: int) -> None:
             if done % 100_000 == 0 or done == registrations:
                 print(f"  registrations: {done:>9,} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
-    last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
-    seq, prev = (last["seq"], last["hash"]) if last else (0, GENESIS_HASH)
-    t0 = time.perf_counter()
-    while seq < events:
-        batch = []
-        for _ in range(min(BATCH, events - seq)):
-            seq += 1
-            event = AuditEvent(
-                seq=seq,
-                at=now - timedelta(seconds=events - seq),
-                actor=staff,
-                actor_username=staff.username,
-                action="viewed",
-                registration_reference=reference(seq % max(registrations, 1)),
-                store_code=store_rows[seq % stores].code,
-                ip="10.0.0.1",
-                user_agent="bench",
-                reason="",
-                fields=[],
-                details={},
-                prev_hash=prev,
-            )
-            event.hash = event_hash(event)
-            prev = event.hash
-            batch.append(event)
-        AuditEvent.objects.bulk_create(batch, batch_size=BATCH)
-        if seq % 100_000 < BATCH or seq == events:
-            print(f"  audit events: {seq:>9,} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"  audit events: spread over the chains of {stores} stores", flush=True)
+    seed_audit_events(
+        count=events - AuditEvent.objects.count(),
+        store_codes=[store.code for store in store_rows],
+        actor=staff,
+        reference_for=lambda n: reference(n % max(registrations, 1)),
+    )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # What autovacuum does in production: statistics and the visibility map.

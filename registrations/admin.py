@@ -7,13 +7,24 @@ change made here to a store, a user or a role is an audit event.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from collections import Counter
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import NestedObjects
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import BadRequest
+from django.db import router
 from django.db.models import Q
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_tasks_db.models import DBTaskResult
 
+from registrations import services
 from registrations.audit import FIELD_NAME, Origin, audit_record
 from registrations.forms import AdminSignInForm
 from registrations.models import AuditEvent, Store, User
@@ -46,7 +57,21 @@ def _names(objects, attribute: str) -> str:
     return ", ".join(sorted(str(getattr(obj, attribute)) for obj in objects))
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class NulRefusingAdmin(admin.ModelAdmin):
+    """A NUL in a filter or the search of a list is refused (400): PostgreSQL cannot compare
+    text with a NUL in it and would raise instead of finding nothing."""
+
+    # The "view on site" shortcut is not served (simreg/urls.py): no link to it either.
+    view_on_site = False
+
+    def changelist_view(self, request, extra_context=None):
+        texts = [text for key, values in request.GET.lists() for text in (key, *values)]
+        if any("\x00" in text for text in texts):
+            raise BadRequest("A NUL character in the query string.")
+        return super().changelist_view(request, extra_context)
+
+
+class AuditedAdmin(NulRefusingAdmin):
     """Records each add, change and delete as a USER_CHANGED audit event (field names only)."""
 
     audit_object = ""
@@ -81,6 +106,18 @@ class AuditedAdmin(admin.ModelAdmin):
             self.audit(request, obj, deleted=True)
         super().delete_queryset(request, queryset)
 
+    def get_deleted_objects(self, objs, request):
+        """What a deletion would take with it, with the objects that prevent it counted by kind
+        instead of named one by one: they are registrations and their history, whose references
+        the admin has no business listing (nor writing an audit event for)."""
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            collector = NestedObjects(using=router.db_for_write(self.model))
+            collector.collect(objs)
+            kinds = Counter(capfirst(obj._meta.verbose_name_plural) for obj in collector.protected)
+            protected = [f"{kind}: {count}" for kind, count in sorted(kinds.items())]
+        return to_delete, model_count, perms_needed, protected
+
 
 @admin.register(Store)
 class StoreAdmin(AuditedAdmin):
@@ -107,6 +144,7 @@ class SimregUserAdmin(AuditedAdmin, UserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     filter_horizontal = ("groups", "user_permissions", "stores", "supervised_stores")
+    actions = ["reset_second_factor"]
     list_display = (
         "username",
         "role_names",
@@ -152,6 +190,24 @@ class SimregUserAdmin(AuditedAdmin, UserAdmin):
             kwargs["widget"] = FilteredSelectMultiple(_("roles"), is_stacked=False)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
+    @admin.action(description=_("Reset the second factor of the selected users"))
+    def reset_second_factor(self, request, queryset) -> None:
+        """They set up their authenticator app again at their next sign-in."""
+        origin = Origin.of(request)
+        users = list(queryset)
+        for user in users:
+            services.second_factor_reset(user=user, actor=request.user, origin=origin)
+        self.message_user(
+            request,
+            ngettext(
+                "The second factor of %(count)d user was reset.",
+                "The second factors of %(count)d users were reset.",
+                len(users),
+            )
+            % {"count": len(users)},
+            messages.SUCCESS,
+        )
+
     def user_change_password(self, request, id, form_url=""):
         response = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:
@@ -160,6 +216,15 @@ class SimregUserAdmin(AuditedAdmin, UserAdmin):
 
 
 admin.site.unregister(Group)
+# Second-factor devices change only through the audited services (the action above, the
+# supervisor's staff page); django-otp's own admin pages would also show the keys.
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+# Job results hold ids and counts only, but they are the worker's bookkeeping: compliance
+# admins follow their jobs on the audit page, operators in the worker's log.
+if admin.site.is_registered(DBTaskResult):
+    admin.site.unregister(DBTaskResult)
 
 
 @admin.register(Group)
@@ -187,7 +252,7 @@ class StoreCodeFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(NulRefusingAdmin):
     """Read-only: the log is append-only, and the admin is no way around that."""
 
     list_display = ("number", "time", "user", "action_label", "store", "record")
@@ -196,12 +261,14 @@ class AuditEventAdmin(admin.ModelAdmin):
         StoreCodeFilter,
     )
     # Exact matches only, each on an indexed column (see get_search_results).
-    search_fields = ("seq", "actor_username", "registration_reference")
+    search_fields = ("id", "actor_username", "registration_reference")
     search_help_text = _("An event number, a username or a record reference (exact).")
-    ordering = ("-seq",)
+    ordering = ("-id",)
     list_per_page = 50
     show_full_result_count = False
     fields = (
+        "id",
+        "chain",
         "seq",
         "at",
         "actor",
@@ -219,9 +286,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    @admin.display(description=_("No."), ordering="seq")
+    @admin.display(description=_("No."), ordering="id")
     def number(self, obj) -> int:
-        return obj.seq
+        return obj.id
 
     @admin.display(description=_("Time"), ordering="at")
     def time(self, obj):
@@ -252,13 +319,42 @@ class AuditEventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    # Events name records and who looked at them: reading the log here is itself recorded, as
+    # on the compliance pages. One event per page shown; a refused or redirected request shows
+    # nothing and records nothing.
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if response.status_code == 200 and changelist is not None:
+            services.audit_event_view_list(
+                actor=request.user,
+                origin=Origin.of(request),
+                view="admin_audit_events",
+                events=changelist.result_list,
+                parameters=request.GET.keys(),
+            )
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        event = (getattr(response, "context_data", None) or {}).get("original")
+        if response.status_code == 200 and event is not None:
+            services.audit_event_view_record(
+                actor=request.user,
+                origin=Origin.of(request),
+                view="admin_audit_event",
+                event=event,
+            )
+        return response
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
             return queryset, False
         match = Q(actor_username=term) | Q(registration_reference=term.upper())
         if term.isdigit():
-            match |= Q(seq=int(term))
+            match |= Q(id=int(term))
         return queryset.filter(match), False
 
 

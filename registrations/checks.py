@@ -11,11 +11,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
-from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
 from django.utils.translation import gettext as _
 
 from registrations.crypto import DecryptionError, blind_index, decrypt_text, encrypt_text
+from registrations.storage import storage_problem
+from simreg.startup import StartupError
 
 CANARY_PLAINTEXT = "simreg key canary"
 CANARY_DOCUMENT = ("passport", "CANARY01")
@@ -162,4 +163,36 @@ def check_keys(app_configs, **kwargs) -> list[checks.CheckMessage]:
 def assert_keys_work() -> None:
     problems = key_problems()
     if problems:
-        raise ImproperlyConfigured(_("simreg cannot start:") + " " + " ".join(problems))
+        raise StartupError(_("simreg cannot start:") + " " + " ".join(problems))
+
+
+def storage_message(problem: str) -> str:
+    return _("The private storage of the document copies cannot be used: %(problem)s") % {
+        "problem": problem
+    }
+
+
+@checks.register("storage", deploy=True)
+def check_private_storage(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """The folder or the bucket of the document copies answers (`check --deploy`; the WSGI and
+    ASGI entry points ask the same before they serve)."""
+    problem = storage_problem()
+    if problem is None:
+        return []
+    return [
+        checks.Error(
+            storage_message(problem),
+            id="simreg.E003",
+            hint=_(
+                "Check SIMREG_DOCUMENT_STORAGE and, for s3, AWS_STORAGE_BUCKET_NAME (the bucket "
+                "must exist), AWS_S3_ENDPOINT_URL and the credentials; for a folder, "
+                "SIMREG_PRIVATE_STORAGE."
+            ),
+        )
+    ]
+
+
+def assert_storage_reachable() -> None:
+    problem = storage_problem()
+    if problem:
+        raise StartupError(_("simreg cannot start:") + " " + storage_message(problem))

@@ -6,40 +6,50 @@ pages offer no way to reveal one.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
+from typing import Any
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Layout, Row
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 
-from registrations import roles, selectors
-from registrations.audit import Origin, audit_record
-from registrations.audit_export import (
+from registrations import roles, selectors, services
+from registrations.audit import (
     EXPORT_FORMATS,
     MAX_YEAR,
     MIN_YEAR,
     Anchor,
-    AnchorCheck,
-    AuditCheck,
     AuditExport,
     AuditFilters,
-    audit_chain_check,
-    audit_export_stream,
+    Origin,
+    audit_record,
     event_number,
     time_in_range,
 )
 from registrations.forms import DOCUMENT_REASONS
 from registrations.models import (
     AuditEvent,
+    AuditJob,
     DocumentCopy,
     Person,
     ReasonCode,
@@ -149,6 +159,16 @@ def _filter_query(params: QueryDict) -> str:
     return query.urlencode()
 
 
+def _filter_fields(params: QueryDict) -> list[tuple[str, str]]:
+    """The filters set, as (name, value) for the hidden fields of the export form."""
+    return [
+        (name, value)
+        for name in AuditFilterForm.base_fields
+        for value in params.getlist(name)
+        if value
+    ]
+
+
 def _cursor(params: QueryDict, name: str) -> int | None:
     """An event number to page from; anything else (not ASCII digits, out of range) is ignored."""
     return event_number(params.get(name, ""))
@@ -162,12 +182,12 @@ class AuditVerifyForm(forms.Form):
         max_length=200,
         required=False,
         help_text=gettext_lazy(
-            "The event number and hash (number:hash) recorded outside simreg after an earlier "
-            "check, for example in the compliance ticket."
+            "A chain head (chain:position:hash) shown by an earlier check and recorded outside "
+            "simreg, for example in the compliance ticket."
         ),
         widget=forms.TextInput(
             attrs={
-                "placeholder": gettext_lazy("number:hash"),
+                "placeholder": gettext_lazy("chain:position:hash"),
                 "spellcheck": "false",
                 "autocomplete": "off",
                 "class": "font-monospace",
@@ -190,8 +210,8 @@ class AuditVerifyForm(forms.Form):
         except ValueError:
             raise forms.ValidationError(
                 _(
-                    "Enter the event number, a colon and the 64-character hash, as recorded "
-                    "after an earlier check (for example 1234:9f86d0…)."
+                    "Enter the chain, its position and the 64-character hash, separated by "
+                    "colons, as recorded after an earlier check (for example 12:1234:9f86d0…)."
                 ),
                 code="invalid",
             ) from None
@@ -261,10 +281,6 @@ class AuditRow:
         )
 
 
-# The head shown after a check: the session holds an event number and a hash, nothing else.
-VERIFIED_HEAD = "simreg_audit_verified_head"
-
-
 class AuditListView(RoleRequiredMixin, View):
     """The audit log, newest first, filtered and paged by event number."""
 
@@ -277,7 +293,7 @@ class AuditListView(RoleRequiredMixin, View):
             "form": form,
             "filter_query": _filter_query(request.GET),
             "verify_form": AuditVerifyForm(),
-            "verified_head": request.session.pop(VERIFIED_HEAD, None),
+            "jobs": selectors.audit_job_list_for(user=request.user),
         }
         if not form.is_valid():
             # Nothing is listed, so nothing is recorded; the errors stand next to the fields.
@@ -297,35 +313,40 @@ class AuditListView(RoleRequiredMixin, View):
             details={"view": "audit", "filters": filters.as_details()},
         )
         context.update(
-            page=page, rows=[AuditRow.of(event) for event in page["events"]], formats=EXPORT_FORMATS
+            page=page,
+            rows=[AuditRow.of(event) for event in page["events"]],
+            formats=EXPORT_FORMATS,
+            filter_fields=_filter_fields(request.GET),
         )
         return render(request, self.template_name, context)
 
 
 class AuditExportView(RoleRequiredMixin, View):
-    """The filtered log as a CSV or JSON Lines file, streamed."""
+    """Start an export of the filtered log: the job worker writes it, the job page offers it.
+
+    Nothing is exported inside the request: an export of a billion events would outlast any
+    request, and a broken connection would waste it.
+    """
 
     required_permission = roles.BROWSE_AUDIT
+    http_method_names = ["post"]
 
-    def get(self, request: HttpRequest) -> HttpResponse:
-        form = AuditFilterForm(request.GET)
-        fmt = request.GET.get("format", "")
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = AuditFilterForm(request.POST)
+        fmt = request.POST.get("format", "")
         if fmt not in EXPORT_FORMATS or not form.is_valid():
             messages.error(request, _("Choose a valid export format and filters."))
-            query = _filter_query(request.GET)
+            query = _filter_query(request.POST)
             return redirect(reverse("audit-list") + (f"?{query}" if query else ""))
-        export = AuditExport(filters=form.filters(), fmt=fmt)
-        response = StreamingHttpResponse(
-            audit_export_stream(export=export, actor=request.user, origin=Origin.of(request)),
-            content_type=export.content_type,
+        job = services.audit_job_start_export(
+            user=request.user, origin=Origin.of(request), filters=form.filters(), fmt=fmt
         )
-        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-        return response
+        return redirect(job)
 
 
 class AuditVerifyView(RoleRequiredMixin, View):
-    """Recompute the whole chain and say whether it is intact, or where it breaks; check an
-    anchor recorded earlier, and show the head to record for the next check."""
+    """Start a verification of the whole log, optionally against an anchor recorded earlier;
+    the job worker runs it, the job page shows its progress and its outcome."""
 
     required_permission = roles.BROWSE_AUDIT
     http_method_names = ["post"]
@@ -338,83 +359,192 @@ class AuditVerifyView(RoleRequiredMixin, View):
                 "form": AuditFilterForm(),
                 "filter_query": "",
                 "verify_form": verify_form,
+                "jobs": selectors.audit_job_list_for(user=request.user),
             }
             return render(request, AuditListView.template_name, context, status=400)
         anchor = verify_form.cleaned_data["anchor"]
-        check = audit_chain_check(
-            actor=request.user,
+        job = services.audit_job_start_verify(
+            user=request.user,
             origin=Origin.of(request),
             anchors=[anchor] if anchor is not None else [],
         )
-        self.report(request, check)
-        return redirect("audit-list")
+        return redirect(job)
 
-    def report(self, request: HttpRequest, check: AuditCheck) -> None:
-        """The outcome, as one message per finding; never a success next to a failure."""
-        report = check.chain
-        if not report.ok:
-            messages.error(
-                request,
-                _("The audit chain is broken at event #%(seq)s (%(problem)s).")
-                % {"seq": report.broken_seq, "problem": report.problem},
-            )
-            for anchor_check in check.mismatched:
-                messages.error(request, self.broken_anchor(anchor_check))
-            return
-        if not check.mismatched:
-            messages.success(
-                request,
+
+# Jobs: verifications and exports run by the job worker --------------------------------------
+
+
+def verification_findings(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """The outcome of a verification as (alert level, message), one per finding: never a
+    success next to a failure."""
+    findings: list[tuple[str, str]] = []
+    if result.get("ok"):
+        findings.append(
+            (
+                "success",
                 _("The audit chain is intact: %(count)s events checked.")
-                % {"count": report.checked},
+                % {"count": result.get("checked", 0)},
             )
-        for anchor_check in check.anchors:
-            if anchor_check.matches:
-                # Beside an anchor that fails, a match is information, not a success.
-                notice = messages.info if check.mismatched else messages.success
-                notice(
-                    request,
-                    _(
-                        "Anchor #%(seq)s matches: the log up to that event is the one that was "
-                        "recorded."
-                    )
-                    % {"seq": anchor_check.anchor.seq},
-                )
-            else:
-                messages.error(request, self.failed_anchor(anchor_check, checked=report.checked))
-        # A head is worth recording only when everything checked out.
-        if check.ok and check.head is not None:
-            request.session[VERIFIED_HEAD] = {"seq": check.head.seq, "hash": check.head.hash}
-
-    @staticmethod
-    def failed_anchor(anchor_check: AnchorCheck, *, checked: int) -> str:
-        """An anchor that fails although every link of the chain holds."""
-        values = {"count": checked, "seq": anchor_check.anchor.seq}
-        if anchor_check.found_hash is None:
-            text = _(
-                "The links of the audit chain are intact (%(count)s events checked), but "
-                "anchor #%(seq)s does not match: event #%(seq)s no longer exists. The log was "
-                "truncated or re-written after the anchor was recorded, or the anchor was "
-                "copied wrongly."
-            )
-            return text % values
-        text = _(
-            "The links of the audit chain are intact (%(count)s events checked), but anchor "
-            "#%(seq)s does not match: event #%(seq)s now has the hash %(hash)s. The log was "
-            "truncated or re-written after the anchor was recorded, or the anchor was copied "
-            "wrongly."
         )
-        return text % {**values, "hash": anchor_check.found_hash}
+    else:
+        problems = result.get("problems") or []
+        findings.extend(
+            ("danger", _("The audit log is broken: %(problem)s.") % {"problem": problem})
+            for problem in problems
+        )
+        if not problems:
+            findings.append(("danger", _("The audit log did not pass the verification.")))
+    for anchor in result.get("anchors", ()):
+        if anchor.get("matches"):
+            # Beside a failure, a matching anchor is information, not a success.
+            findings.append(
+                (
+                    "success" if result.get("ok") else "info",
+                    _(
+                        "Anchor %(anchor)s matches: the log up to that event is the one that "
+                        "was recorded."
+                    )
+                    % {"anchor": f"{anchor.get('chain', 0)}:{anchor.get('seq')}"},
+                )
+            )
+    return findings
+
+
+def checkpoint_summary(result: dict[str, Any]) -> str:
+    """What the signed checkpoints covered, and how many events only an anchor vouches for."""
+    if "checkpoints" not in result:
+        return ""
+    checked = result["checkpoints"] or 0
+    summary = ngettext(
+        "%(count)s signed checkpoint checked.", "%(count)s signed checkpoints checked.", checked
+    ) % {"count": checked}
+    unsealed = result.get("unsealed") or 0
+    if unsealed:
+        summary += " " + ngettext(
+            "%(count)s event is newer than the latest checkpoint: only an anchor vouches for it.",
+            "%(count)s events are newer than the latest checkpoint: only an anchor vouches for "
+            "them.",
+            unsealed,
+        ) % {"count": unsealed}
+    return summary
+
+
+def progress_label(job: AuditJob) -> str:
+    if job.state == AuditJob.State.QUEUED:
+        return _("Waiting for the worker to start it.")
+    if not job.progress_total:
+        return _("Starting…")
+    noun = (
+        _("%(done)s of %(total)s events checked")
+        if job.kind == AuditJob.Kind.VERIFY
+        else _("%(done)s of about %(total)s events written")
+    )
+    return noun % {
+        "done": number_format(job.progress_done, force_grouping=True),
+        "total": number_format(job.progress_total, force_grouping=True),
+    }
+
+
+def job_filters(job: AuditJob) -> list[tuple[str, str]]:
+    """The filters of an export, labelled as on the audit page; times in local time."""
+    shown = []
+    for name, value in job.filters.items():
+        field = AuditFilterForm.base_fields.get(name)
+        if field is None or not value:
+            continue
+        if name in ("since", "until"):
+            moment = timezone.localtime(datetime.datetime.fromisoformat(value))
+            value = moment.strftime("%Y-%m-%d %H:%M")
+        shown.append((str(field.label), value))
+    return shown
+
+
+class AuditJobView(RoleRequiredMixin, View):
+    """One of the user's jobs: its progress while it runs, then its outcome or its file."""
+
+    required_permission = roles.BROWSE_AUDIT
+    template_name = "registrations/audit_job.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = selectors.audit_job_for(user=request.user, pk=pk)
+        if job is None:
+            raise Http404
+        return render(request, self.template_name, self.context(job))
 
     @staticmethod
-    def broken_anchor(anchor_check: AnchorCheck) -> str:
-        """An anchor that fails in a chain that is broken anyway."""
-        seq = anchor_check.anchor.seq
-        if anchor_check.found_hash is None:
-            return _(
-                "Anchor #%(seq)s does not match: the log was truncated or re-written "
-                "(event #%(seq)s no longer exists)."
-            ) % {"seq": seq}
-        return _(
-            "Anchor #%(seq)s does not match: the log was truncated or re-written "
-            "(event #%(seq)s now has the hash %(hash)s)."
-        ) % {"seq": seq, "hash": anchor_check.found_hash}
+    def context(job: AuditJob, *, gone: str = "") -> dict[str, Any]:
+        finished = job.state == AuditJob.State.FINISHED
+        context: dict[str, Any] = {
+            "job": job,
+            "progress_label": progress_label(job),
+            "filters": job_filters(job),
+            "gone": gone,
+        }
+        if finished and job.kind == AuditJob.Kind.VERIFY:
+            context["findings"] = verification_findings(job.result)
+            context["checkpoints"] = checkpoint_summary(job.result)
+            context["heads"] = job.result.get("heads") or []
+        if finished and job.kind == AuditJob.Kind.EXPORT:
+            context["available"] = bool(job.stored_name) and (
+                job.expires_at is not None and job.expires_at > timezone.now()
+            )
+        return context
+
+
+class AuditJobStatusView(RoleRequiredMixin, View):
+    """A job's state and progress, for the job page's script."""
+
+    required_permission = roles.BROWSE_AUDIT
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = selectors.audit_job_for(user=request.user, pk=pk)
+        if job is None:
+            raise Http404
+        return JsonResponse(
+            {
+                "state": job.state,
+                "state_label": job.get_state_display(),
+                "finished": job.is_done,
+                "done": job.progress_done,
+                "total": job.progress_total,
+                "progress_label": progress_label(job),
+            }
+        )
+
+
+class AuditJobDownloadView(RoleRequiredMixin, View):
+    """The file of a finished export, decrypted as it is sent, for the user who asked for it."""
+
+    required_permission = roles.BROWSE_AUDIT
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = selectors.audit_job_for(user=request.user, pk=pk)
+        if job is None or job.kind != AuditJob.Kind.EXPORT or job.state != AuditJob.State.FINISHED:
+            raise Http404
+        try:
+            chunks = services.audit_export_download(
+                job=job, actor=request.user, origin=Origin.of(request)
+            )
+        except services.ExportUnavailable as unavailable:
+            if unavailable.expired:
+                gone = _(
+                    "This export has expired and its file was deleted: exports are kept for "
+                    "%(hours)s hours. Start a new export from the audit log."
+                ) % {"hours": settings.AUDIT_EXPORT_TTL_HOURS}
+            else:
+                gone = _(
+                    "The file of this export can no longer be read (it is missing, damaged or "
+                    "under a key that is no longer configured). Start a new export from the "
+                    "audit log."
+                )
+            return render(
+                request,
+                AuditJobView.template_name,
+                AuditJobView.context(job, gone=gone),
+                status=410,
+            )
+        export = AuditExport(filters=AuditFilters(), fmt=job.format)
+        response = StreamingHttpResponse(chunks, content_type=export.content_type)
+        filename = job.result.get("filename") or export.filename
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response

@@ -14,6 +14,8 @@ import binascii
 import functools
 import hashlib
 import hmac
+import struct
+from collections.abc import Callable, Iterable, Iterator
 
 import encrypted_model_fields.fields as emf
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -29,6 +31,7 @@ from registrations.validators import normalise_document_number
 FERNET_VERSION = 0x80
 BLIND_INDEX_INFO = b"simreg blind index: document type and number, v1"
 PSEUDONYM_INFO = b"simreg pseudonym: user names typed at sign-in, v1"
+SIGN_IN_THROTTLE_INFO = b"simreg sign-in throttle: user names and client addresses, v1"
 
 
 class DecryptionError(RuntimeError):
@@ -89,6 +92,20 @@ def pseudonym(value: str) -> str:
     return f"unknown-{digest[:16]}"
 
 
+@functools.cache
+def _sign_in_throttle_key() -> bytes:
+    secret = settings.BLIND_INDEX_KEY.encode()
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SIGN_IN_THROTTLE_INFO)
+    return hkdf.derive(secret)
+
+
+def sign_in_throttle_key(*parts: str) -> str:
+    """The key of a sign-in counter: a keyed hash, so that the counters never hold a typed user
+    name (often a password in the wrong box) or a client address as such."""
+    message = "\x00".join(parts).encode()
+    return hmac.new(_sign_in_throttle_key(), message, hashlib.sha256).hexdigest()
+
+
 @receiver(setting_changed)
 def _reset_keys(*, setting: str, **kwargs: object) -> None:
     if setting in {"FIELD_ENCRYPTION_KEY", "BLIND_INDEX_KEY"}:
@@ -96,6 +113,7 @@ def _reset_keys(*, setting: str, **kwargs: object) -> None:
         _primary_only.cache_clear()
         _blind_index_key.cache_clear()
         _pseudonym_key.cache_clear()
+        _sign_in_throttle_key.cache_clear()
 
 
 def looks_like_token(value: str) -> bool:
@@ -148,6 +166,82 @@ def decrypt_bytes(token: bytes, *, where: str = "a stored file") -> bytes:
         raise DecryptionError(
             f"Cannot decrypt {where} with the configured FIELD_ENCRYPTION_KEYS."
         ) from exc
+
+
+# A stream too large to hold in memory (an audit export) is encrypted chunk by chunk: a magic
+# line, then frames of a 4-byte big-endian length and a Fernet token. Each token's plaintext
+# starts with the stream's id, the frame's number and whether it is the last frame, so that a
+# frame moved, dropped, repeated or taken from another stream, or a stream cut short, does not
+# decrypt as a whole stream (Fernet alone authenticates each token, not their order).
+FRAMES_MAGIC = b"simreg-frames-v1\n"
+FRAME_LENGTH = struct.Struct(">I")
+FRAME_PREFIX = struct.Struct(">QQ?")
+# Far above a chunk's token (64 KiB of plaintext makes about 88 KiB): a length beyond this is
+# damage, not a frame, and is not read into memory.
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+
+def _frame(data: bytes, *, stream_id: int, number: int, last: bool) -> bytes:
+    token = crypter().encrypt(FRAME_PREFIX.pack(stream_id, number, last) + data)
+    return FRAME_LENGTH.pack(len(token)) + token
+
+
+def encrypt_frames(chunks: Iterable[bytes], *, stream_id: int) -> Iterator[bytes]:
+    """The encrypted stream of `chunks`, one frame per chunk, produced as it is read."""
+    yield FRAMES_MAGIC
+    number = 0
+    held: bytes | None = None
+    for chunk in chunks:
+        # One chunk is held back: only the next one tells whether it is the last.
+        if held is not None:
+            yield _frame(held, stream_id=stream_id, number=number, last=False)
+            number += 1
+        held = chunk
+    yield _frame(held or b"", stream_id=stream_id, number=number, last=True)
+
+
+def _read_exactly(read: Callable[[int], bytes], size: int) -> bytes:
+    parts, left = [], size
+    while left:
+        part = read(left)
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def decrypt_frames(
+    read: Callable[[int], bytes], *, stream_id: int, where: str = "an encrypted file"
+) -> Iterator[bytes]:
+    """The plaintext chunks of a stream written by `encrypt_frames`, decrypted one at a time.
+
+    Raises DecryptionError at the first frame that is damaged, out of place or under a key no
+    longer configured, and when the stream ends before its last frame.
+    """
+    if _read_exactly(read, len(FRAMES_MAGIC)) != FRAMES_MAGIC:
+        raise DecryptionError(f"{where} is not an encrypted stream.")
+    number = 0
+    while True:
+        header = _read_exactly(read, FRAME_LENGTH.size)
+        if len(header) != FRAME_LENGTH.size:
+            raise DecryptionError(f"{where} ends before its last frame.")
+        (length,) = FRAME_LENGTH.unpack(header)
+        if length > MAX_FRAME_BYTES:
+            raise DecryptionError(f"{where} is damaged (frame {number}).")
+        token = _read_exactly(read, length)
+        plaintext = decrypt_bytes(token, where=where) if len(token) == length else b""
+        if len(plaintext) < FRAME_PREFIX.size:
+            raise DecryptionError(f"{where} is damaged (frame {number}).")
+        found_id, found_number, last = FRAME_PREFIX.unpack_from(plaintext)
+        if found_id != stream_id or found_number != number:
+            raise DecryptionError(f"{where} has a frame out of place (frame {number}).")
+        yield plaintext[FRAME_PREFIX.size :]
+        if last:
+            break
+        number += 1
+    if read(1):
+        raise DecryptionError(f"{where} goes on after its last frame.")
 
 
 def rotate_token(token: str) -> str:

@@ -1,26 +1,36 @@
 """Identity-document copies: which files are accepted, and how they are kept.
 
 A copy is checked by its content (the first bytes), never by its name or the browser's claimed
-type, encrypted in memory, and only then written to disk under a random name in a folder that no
-URL serves. Nothing here writes to the database: services.document_copy_store does that.
+type, encrypted in memory, and only then written under a random name to the private storage (a
+folder or a bucket that no URL serves: registrations.storage). Nothing here writes to the
+database: services.document_copy_store does that.
 """
 
 from __future__ import annotations
 
 import datetime
-import os
+import logging
 import re
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
 from registrations.crypto import DecryptionError, decrypt_bytes, encrypt_bytes
+from registrations.storage import (
+    STORAGE_ERRORS,
+    StorageUnavailable,
+    files_with_times,
+    private_storage,
+    unavailable,
+)
+
+logger = logging.getLogger(__name__)
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -35,6 +45,8 @@ SIGNATURES: tuple[tuple[bytes, str], ...] = (
 EXTENSIONS = {JPEG: "jpg", PNG: "png", PDF: "pdf"}
 ACCEPT = ",".join([JPEG, PNG, PDF])
 
+# Copies are kept in this folder of the private storage (registrations.storage).
+FOLDER = "documents"
 STORED_NAME = re.compile(r"^[0-9a-f]{32}$")
 # An upload writes its file just before its row commits; younger files are never orphans.
 ORPHAN_GRACE = datetime.timedelta(hours=1)
@@ -105,52 +117,86 @@ def _too_large(size: int, limit: int) -> ValidationError:
     )
 
 
-def documents_dir() -> Path:
-    return Path(settings.PRIVATE_STORAGE_ROOT) / "documents"
-
-
-def stored_path(stored_name: str) -> Path:
+def storage_name(stored_name: str) -> str:
+    """The name of a copy's file in the private storage."""
     # The name comes from our own column, but a path is built from it: allow nothing unexpected.
     if not STORED_NAME.fullmatch(stored_name):
         raise ValueError("Not a stored document name.")
-    return documents_dir() / stored_name
+    return f"{FOLDER}/{stored_name}"
 
 
 def write_encrypted(data: bytes) -> str:
-    """Encrypt in memory, then write under a new random name; return the name."""
+    """Encrypt in memory, then write under a new random name; return the name.
+
+    Raises StorageUnavailable when the storage cannot take it (nothing is kept then).
+    """
     token = encrypt_bytes(data)
-    folder = documents_dir()
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     stored_name = secrets.token_hex(16)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    descriptor = os.open(stored_path(stored_name), flags, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(token)
+    name = storage_name(stored_name)
+    try:
+        saved = private_storage().save(name, ContentFile(token))
+    except STORAGE_ERRORS as exc:
+        raise unavailable(exc, "writing a document copy") from exc
+    if saved != name:  # a storage that renamed the file: never expected, never kept
+        delete_stored(stored_name)
+        raise StorageUnavailable("The private storage stored a document copy under another name.")
     return stored_name
 
 
-def read_decrypted(stored_name: str) -> bytes:
-    """The copy's bytes, decrypted in memory; CopyUnavailable if its file is missing or damaged."""
+def read_token(stored_name: str) -> bytes:
+    """The stored ciphertext of a copy; FileNotFoundError when there is none,
+    StorageUnavailable when the storage cannot be read now."""
     try:
-        return decrypt_bytes(stored_path(stored_name).read_bytes(), where="a stored document copy")
-    except (FileNotFoundError, DecryptionError) as exc:
+        with private_storage().open(storage_name(stored_name), "rb") as file:
+            return file.read()
+    except FileNotFoundError:
+        raise
+    except STORAGE_ERRORS as exc:
+        raise unavailable(exc, "reading a document copy") from exc
+
+
+def replace_token(stored_name: str, token: bytes) -> None:
+    """Write new ciphertext over a copy's file (a key rotation): whole, or not at all."""
+    try:
+        private_storage().save(storage_name(stored_name), ContentFile(token))
+    except STORAGE_ERRORS as exc:
+        raise unavailable(exc, "rewriting a document copy") from exc
+
+
+def read_decrypted(stored_name: str) -> bytes:
+    """The copy's bytes, decrypted in memory; CopyUnavailable if its file is missing or damaged,
+    or the storage cannot be read now."""
+    try:
+        return decrypt_bytes(read_token(stored_name), where="a stored document copy")
+    except (FileNotFoundError, DecryptionError, StorageUnavailable) as exc:
         raise CopyUnavailable(f"Stored document copy {stored_name} cannot be read.") from exc
 
 
+def is_stored(stored_name: str) -> bool:
+    return private_storage().exists(storage_name(stored_name))
+
+
 def delete_stored(stored_name: str) -> None:
-    stored_path(stored_name).unlink(missing_ok=True)
+    """Delete a copy's file; a storage that cannot be reached leaves it for the orphan purge."""
+    try:
+        private_storage().delete(storage_name(stored_name))
+    except STORAGE_ERRORS as exc:
+        logger.warning(
+            "A document copy file could not be deleted now (%s); `purge_expired` deletes it "
+            "later, once no record names it.",
+            type(exc).__name__,
+        )
 
 
-def orphan_files(*, known: set[str], now: datetime.datetime) -> list[Path]:
-    """Stored files no DocumentCopy row names (left by a transaction that rolled back)."""
-    folder = documents_dir()
-    if not folder.is_dir():
-        return []
-    cutoff = (now - ORPHAN_GRACE).timestamp()
+def orphan_files(*, known: set[str], now: datetime.datetime) -> list[str]:
+    """Stored names no DocumentCopy row names (left by a transaction that rolled back).
+
+    One listing of the folder (on object storage, a page of a thousand names a request, with
+    their times), compared with the names the database holds.
+    """
+    cutoff = now - ORPHAN_GRACE
     return [
-        path
-        for path in folder.iterdir()
-        if STORED_NAME.fullmatch(path.name)
-        and path.name not in known
-        and path.stat().st_mtime < cutoff
+        name
+        for name, modified in files_with_times(FOLDER)
+        if STORED_NAME.fullmatch(name) and name not in known and modified < cutoff
     ]

@@ -17,8 +17,9 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from registrations import documents, selectors, services
+from registrations import documents, services
 from registrations.audit import Origin
 from registrations.models import (
     DocumentCopy,
@@ -796,24 +797,51 @@ class RevealForm(forms.Form):
 
 
 class SignInLockMixin:
-    """Refuse a user name while it is locked after failed attempts (never an IP address)."""
+    """Count each attempt before its password is checked, and refuse it once the user name's
+    counters are used up (registrations.services.sign_in); say how many attempts are left."""
 
     def clean(self):
         username = self.cleaned_data.get("username")
-        if username:
-            until = selectors.sign_in_locked_until(username=username, now=timezone.now())
-            if until is not None:
-                services.sign_in_refused(username=username, origin=Origin.of(self.request))
-                minutes = max(1, math.ceil((until - timezone.now()).total_seconds() / 60))
-                raise ValidationError(
-                    _(
-                        "Too many failed sign-ins for this user name. Try again in "
-                        "%(minutes)d minutes."
-                    ),
-                    code="locked",
-                    params={"minutes": minutes},
-                )
-        return super().clean()
+        password = self.cleaned_data.get("password")
+        if not username or not password:
+            # No password is checked without both: nothing to count.
+            return super().clean()
+        attempt = services.sign_in_attempt_start(username=username, origin=Origin.of(self.request))
+        if not attempt.allowed:
+            raise self.locked_error(attempt)
+        try:
+            cleaned = super().clean()
+        except ValidationError as error:
+            if self.get_user() is None:
+                # The password did not match (or the name belongs to nobody).
+                raise ValidationError([*error.error_list, self.remaining_error(attempt)]) from None
+            # The right password, for an account that may not sign in here.
+            services.sign_in_attempt_succeeded(attempt=attempt)
+            raise
+        services.sign_in_attempt_succeeded(attempt=attempt)
+        return cleaned
+
+    @staticmethod
+    def locked_error(attempt: services.SignInAttempt) -> ValidationError:
+        minutes = max(1, math.ceil((attempt.locked_until - timezone.now()).total_seconds() / 60))
+        return ValidationError(
+            _("Too many failed sign-ins for this user name. Try again in %(minutes)d minutes."),
+            code="locked",
+            params={"minutes": minutes},
+        )
+
+    def remaining_error(self, attempt: services.SignInAttempt) -> ValidationError:
+        if attempt.remaining <= 0:
+            return self.locked_error(attempt)
+        return ValidationError(
+            ngettext(
+                "%(count)d more attempt before this user name is locked for a while.",
+                "%(count)d more attempts before this user name is locked for a while.",
+                attempt.remaining,
+            ),
+            code="attempts_left",
+            params={"count": attempt.remaining},
+        )
 
 
 class SignInForm(SignInLockMixin, AuthenticationForm):

@@ -12,12 +12,8 @@ every value already does is skipped, and a run stopped half-way (or limited with
 
 from __future__ import annotations
 
-import os
-import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import InvalidToken
@@ -29,10 +25,17 @@ from registrations import crypto, documents
 from registrations.audit import COMMAND_LINE, audit_record
 from registrations.checks import CANARY_DOCUMENT, index_bits_problem
 from registrations.models import AuditEvent, DocumentCopy, KeyCanary, Person
+from registrations.storage import StorageUnavailable
 
 ROTATE = "rotate"
 REINDEX = "reindex"
 CHECK = "check"
+
+# The states of a rotation's `keys_rotated` events, as an export's: one when it starts, one when
+# it ends. A "started" event with no end means the run was killed.
+STARTED = "started"
+FINISHED = "finished"
+INTERRUPTED = "interrupted"
 
 Progress = Callable[[str, int, int], None]
 
@@ -272,29 +275,24 @@ def _document_batches(batch_size: int):
         last = batch[-1][0]
 
 
-def _replace_file(path: Path, data: bytes) -> None:
-    """Write `data` (ciphertext) next to `path`, then swap it in atomically."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".rotating-")
+def _document_token(stored_name: str) -> str | None:
+    """The stored ciphertext of a copy, or None when its file is gone. Through the private
+    storage (a folder or a bucket): a storage that cannot be reached stops the run."""
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _document_token(path: Path) -> str | None:
-    try:
-        return path.read_bytes().decode("ascii")
+        return documents.read_token(stored_name).decode("ascii")
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
         return ""  # not a token: reported as not decrypting
+    except StorageUnavailable as exc:
+        raise _storage_stopped(exc) from exc
+
+
+def _storage_stopped(exc: StorageUnavailable) -> RotationError:
+    return RotationError(
+        f"The private storage cannot be used now: {exc} Run rotate_keys again once the storage "
+        "answers: it continues where it stopped."
+    )
 
 
 def rotate_documents(
@@ -309,14 +307,18 @@ def rotate_documents(
             return
         rewritten = 0
         for pk, stored_name in batch:
-            path = documents.stored_path(stored_name)
-            token = _document_token(path)
+            token = _document_token(stored_name)
             if token is None:
                 report.missing_documents.append(pk)
                 continue
             if _is_current(token):
                 continue
-            _replace_file(path, _rotated(token, f"DocumentCopy #{pk} file").encode("ascii"))
+            # The storage replaces a file whole (a rename into place, or one PUT of an object).
+            new = _rotated(token, f"DocumentCopy #{pk} file").encode("ascii")
+            try:
+                documents.replace_token(stored_name, new)
+            except StorageUnavailable as exc:
+                raise _storage_stopped(exc) from exc
             rewritten += 1
         seen += len(batch)
         progress("DocumentCopy files", seen, total)
@@ -331,7 +333,7 @@ def check_documents(*, batch_size: int, progress: Progress, report: RotationRepo
         progress("DocumentCopy files", 0, 0)
     for batch in _document_batches(batch_size):
         for pk, stored_name in batch:
-            token = _document_token(documents.stored_path(stored_name))
+            token = _document_token(stored_name)
             if token is None:
                 report.missing_documents.append(pk)
             elif not _is_current(token):
@@ -418,6 +420,15 @@ def keys_rotate(
     budget = _Budget(limit_batches)
     tables = [spec for spec in encrypted_tables() if spec.model is not KeyCanary]
     canary = EncryptedTable(KeyCanary, ("token",))
+    # Committed before the first batch (audit_record is atomic; commands run outside any
+    # transaction): a run killed outright still leaves this trace.
+    started = audit_record(
+        actor=None,
+        action=AuditEvent.Action.KEYS_ROTATED,
+        origin=COMMAND_LINE,
+        details={"state": STARTED, "mode": report.mode, "batch_size": batch_size},
+    )
+    state = INTERRUPTED
     try:
         for spec in tables:
             rotate_table(
@@ -433,16 +444,19 @@ def keys_rotate(
         rotate_table(canary, batch_size=batch_size, budget=budget, progress=progress, report=report)
         if report.finished and reindex:
             reindex_people(batch_size=batch_size, budget=budget, progress=progress, report=report)
+        state = FINISHED
     except BaseException:
         report.finished = False
         raise
     finally:
-        # Batches already done stay done: the event says how far this run got.
+        # Batches already done stay done: the event says how far this run got. "finished" in
+        # the details says whether everything is under the first key; a run stopped by
+        # `limit_batches` ends "finished" without it.
         audit_record(
             actor=None,
             action=AuditEvent.Action.KEYS_ROTATED,
             origin=COMMAND_LINE,
-            details=report.details(),
+            details={**report.details(), "state": state, "started_id": started.pk},
         )
     return report
 

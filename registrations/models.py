@@ -70,6 +70,42 @@ class User(AbstractUser):
         swappable = "AUTH_USER_MODEL"
 
 
+class SignInThrottle(models.Model):
+    """Sign-in attempts counted per user name, and per user name and client address.
+
+    An attempt is counted before its password is checked, in a short transaction of its own
+    holding this row's lock (registrations.services.sign_in), so that attempts in parallel
+    cannot check more passwords than the limit, and no lock is held while a password hash runs.
+    The key is a keyed hash: a typed name (often a password in the wrong box) and an address
+    are never stored as such.
+    """
+
+    class Scope(models.TextChoices):
+        NAME = "name", _("user name")
+        ADDRESS = "address", _("user name from one client address")
+
+    key = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    # Attempts counted in the current window, less those whose password was right.
+    attempts = models.PositiveIntegerField(default=0)
+    window_ends = models.DateTimeField(null=True, blank=True)
+    # Windows of a user name used up one after the other: each doubles the next one's length.
+    strikes = models.PositiveSmallIntegerField(default=0)
+    # Until when this address is one where the name signed in: the name's own limit, which
+    # anyone anywhere can use up, does not hold it back.
+    trusted_until = models.DateTimeField(null=True, blank=True)
+    # The last refused attempt written to the audit log: at most one a minute.
+    refusal_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sign-in counter")
+        verbose_name_plural = _("sign-in counters")
+        indexes = [models.Index(fields=["window_ends"], name="sign_in_throttle_window_idx")]
+
+    def __str__(self) -> str:
+        return f"sign-in counter #{self.pk} ({self.scope})"
+
+
 class DocumentType(models.TextChoices):
     HKID = "hkid", _("Hong Kong Identity Card")
     PASSPORT = "passport", _("Passport")
@@ -325,6 +361,33 @@ class StatusChange(models.Model):
         super().save(*args, **kwargs)
 
 
+class RegistrationEditor(models.Model):
+    """Someone who entered or changed a registration's identity or materials, submitted it or
+    asked for a change to it: the four-eyes rule keeps them from deciding it or its changes.
+
+    Written by the counter's services in the transaction of the change itself, and read at
+    decision time by one look-up on the unique (registration, user) index: never by a scan of
+    the audit log, which records the same saves but grows past a billion rows.
+    """
+
+    # The unique constraint's index leads with the registration: no index of its own.
+    registration = models.ForeignKey(
+        Registration, on_delete=models.CASCADE, related_name="editors", db_index=False
+    )
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    first_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("registration editor")
+        verbose_name_plural = _("registration editors")
+        constraints = [
+            models.UniqueConstraint(fields=["registration", "user"], name="reg_editor_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"editor #{self.user_id} of registration #{self.registration_id}"
+
+
 class PendingChange(models.Model):
     """An update of info or a termination asked for at the counter, applied only on approval."""
 
@@ -446,14 +509,19 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """Who did what to which record, when and from where: never identity values.
 
-    Events are hash-chained: `hash` is SHA-256 over the canonical form of the event, which
-    includes `prev_hash`, so an edited, deleted, inserted or reordered event breaks the chain.
+    Events are hash-chained in independent chains: `hash` covers the chain, the position, the
+    previous event's hash and the event's content, so an edited, deleted, inserted or reordered
+    event breaks its chain; signed checkpoints (AuditCheckpoint) catch a re-hashed or cut chain.
     """
 
     class Action(models.TextChoices):
         LOGIN = "login", _("Signed in")
         LOGOUT = "logout", _("Signed out")
         LOGIN_FAILED = "login_failed", _("Failed sign-in")
+        SECOND_FACTOR_ENROLLED = "second_factor_enrolled", _("Second factor enrolled")
+        SECOND_FACTOR_USED = "second_factor_used", _("Second factor passed")
+        SECOND_FACTOR_FAILED = "second_factor_failed", _("Wrong second-factor code")
+        SECOND_FACTOR_RESET = "second_factor_reset", _("Second factor reset")
         DRAFT_CREATED = "draft_created", _("Draft created")
         DRAFT_SAVED = "draft_saved", _("Draft saved")
         DRAFT_DISCARDED = "draft_discarded", _("Draft discarded")
@@ -475,12 +543,15 @@ class AuditEvent(models.Model):
         CHANGE_REJECTED = "change_rejected", _("Change rejected")
         TERMINATED = "terminated", _("Terminated")
         EXPORTED = "exported", _("Audit log exported")
+        EXPORT_DOWNLOADED = "export_downloaded", _("Audit export downloaded")
         VERIFIED = "verified", _("Audit chain verified")
         PURGED = "purged", _("Identity data purged")
         KEYS_ROTATED = "keys_rotated", _("Keys rotated")
         USER_CHANGED = "user_changed", _("User or store changed")
 
-    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    # The chain this event belongs to and its position there (1, 2, ...): see registrations.audit.
+    chain = models.PositiveSmallIntegerField(default=0, editable=False)
+    seq = models.PositiveBigIntegerField(editable=False)
     at = models.DateTimeField(editable=False)
     actor = models.ForeignKey(
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -495,15 +566,20 @@ class AuditEvent(models.Model):
     fields = models.JSONField(default=list, blank=True)
     details = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
-        ordering = ["seq"]
+        # The event number shown everywhere is the id: it orders the whole log. Integrity rests
+        # on each chain's positions and hashes, never on the id.
+        ordering = ["id"]
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
         permissions = [("browse_audit", "Can browse, export and verify the audit log")]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_chain_seq_unique"),
+        ]
         indexes = [
             models.Index(fields=["at"], name="audit_at_idx"),
             models.Index(fields=["actor", "at"], name="audit_actor_idx"),
@@ -514,7 +590,7 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.action}"
+        return f"#{self.id} {self.action}"
 
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:
@@ -523,3 +599,156 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
+
+
+class AuditChain(models.Model):
+    """The head of one audit chain: the position and hash of its newest event.
+
+    One row per chain, updated by each append in the same statement that inserts the event, so
+    that appends to one chain are serialised by this row's lock and appends to different chains
+    never wait for each other. It only speeds appends up: verification trusts the events.
+    """
+
+    chain = models.PositiveSmallIntegerField(primary_key=True)
+    seq = models.PositiveBigIntegerField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+        verbose_name_plural = _("audit chain heads")
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} at {self.seq}"
+
+
+class AuditCheckpointQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditLogIsAppendOnly("Audit checkpoints cannot be changed.")
+
+    def delete(self):
+        raise AuditLogIsAppendOnly("Audit checkpoints cannot be deleted.")
+
+
+class AuditCheckpoint(models.Model):
+    """Every chain's head at one moment, under a Merkle root signed with the audit key (Ed25519).
+
+    Checkpoints are numbered without gaps and each names the digest of the one before, so a
+    deleted or altered checkpoint is seen; each head must still exist with that hash, so a cut
+    tail or a re-hashed chain is seen too. Append-only like the events.
+    """
+
+    number = models.PositiveBigIntegerField(unique=True, editable=False)
+    at = models.DateTimeField(editable=False)
+    heads = models.JSONField(default=list)
+    root = models.CharField(max_length=64)
+    prev_digest = models.CharField(max_length=64)
+    public_key = models.CharField(max_length=64)
+    signature = models.CharField(max_length=128)
+
+    objects = AuditCheckpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["number"]
+        verbose_name = _("audit checkpoint")
+        verbose_name_plural = _("audit checkpoints")
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("Audit checkpoints cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogIsAppendOnly("Audit checkpoints cannot be deleted.")
+
+
+class AuditJob(models.Model):
+    """A verification or an export of the audit log that a compliance admin asked for from the
+    audit page, run by the job worker rather than inside the web request.
+
+    It holds no identity data: filters, anchors, counts, the outcome of a check and the name of
+    the encrypted file an export was written to. The file is kept until `expires_at`.
+    """
+
+    class Kind(models.TextChoices):
+        VERIFY = "verify", _("Verification of the audit log")
+        EXPORT = "export", _("Export of the audit log")
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Waiting for the worker")
+        RUNNING = "running", _("Running")
+        FINISHED = "finished", _("Finished")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(max_length=16, choices=Kind)
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="audit_jobs")
+    state = models.CharField(max_length=16, choices=State, default=State.QUEUED)
+    # Where the request came from: the job's audit events name it, as they would have had the
+    # work run inside the request.
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    format = models.CharField(max_length=8, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    anchors = models.JSONField(default=list, blank=True)
+    progress_done = models.PositiveBigIntegerField(default=0)
+    progress_total = models.PositiveBigIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    stored_name = models.CharField(max_length=255, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Moved on with every progress report: a running job that stops moving lost its worker.
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("audit job")
+        verbose_name_plural = _("audit jobs")
+        indexes = [
+            models.Index(fields=["requested_by", "-created_at"], name="audit_job_user_idx"),
+            models.Index(fields=["state", "expires_at"], name="audit_job_expiry_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="verify", format="")
+                | Q(kind="export", format__in=["csv", "jsonl"]),
+                name="audit_job_format_of_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job #{self.pk} ({self.state})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("audit-job", args=[self.pk])
+
+    @property
+    def is_done(self) -> bool:
+        return self.state in {self.State.FINISHED, self.State.FAILED}
+
+
+class ScheduledRun(models.Model):
+    """When a periodic task of the job worker is next due.
+
+    The worker that moves `due_at` forward (a conditional UPDATE) is the one that enqueues the
+    run, so several workers never enqueue the same run twice.
+    """
+
+    # The row named so holds no periodic task: its time is the last heartbeat of any job worker
+    # (services.jobs.worker_heartbeat_record), which `/healthz` reports.
+    WORKER_HEARTBEAT = "worker_heartbeat"
+
+    name = models.CharField(max_length=64, primary_key=True)
+    due_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("scheduled run")
+        verbose_name_plural = _("scheduled runs")
+
+    def __str__(self) -> str:
+        return f"{self.name} due at {self.due_at:%Y-%m-%d %H:%M:%S}"

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
 from registrations import roles, selectors, services
-from registrations.audit import Origin, audit_record
+from registrations.audit import Origin
 from registrations.forms import (
     NATIONALITIES,
     ChangeDecisionForm,
@@ -29,7 +29,6 @@ from registrations.forms import (
     ReviewFilterForm,
 )
 from registrations.models import (
-    AuditEvent,
     PendingChange,
     Person,
     ReasonCode,
@@ -83,16 +82,12 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
         query = self.request.GET.copy()
         query.pop("page", None)
         query.pop("changes_page", None)
-        audit_record(
+        services.registration_view_list(
             actor=user,
-            action=AuditEvent.Action.LISTED,
             origin=Origin.of(self.request),
-            details={
-                "view": "review_queue",
-                "references": [r.reference for r in page]
-                + [c.registration.reference for c in changes],
-                "filters": {k: str(v) for k, v in filters.items() if v},
-            },
+            view="review_queue",
+            references=[r.reference for r in page] + [c.registration.reference for c in changes],
+            details={"filters": {k: str(v) for k, v in filters.items() if v}},
         )
         context.update(
             filtered=any(filters.values()),
@@ -167,12 +162,16 @@ def _comparison(change: PendingChange, registration: Registration) -> list[dict]
 
 def _record_context(request: HttpRequest, registration: Registration, **extra) -> dict:
     user = request.user
-    four_eyes = user.pk in {registration.created_by_id, registration.submitted_by_id}
+    # The service refuses these decisions; the page says so instead of offering the buttons.
+    four_eyes = selectors.registration_decision_barred(user=user, registration=registration)
     changes = list(
         registration.changes.select_related("requested_by", "decided_by").order_by("-requested_at")
     )
     revealed_change = extra.pop("revealed_change", {})
     for change in changes:
+        change.four_eyes_blocked = selectors.pending_change_decision_barred(
+            user=user, change=change, registration_barred=four_eyes
+        )
         change.comparison = _comparison(change, registration)
         for row in change.comparison:
             row["revealed"] = revealed_change.get(change.pk, {}).get(row["field"])
@@ -220,12 +219,12 @@ def _render_record(
     request: HttpRequest, registration: Registration, *, status: int = 200, after: str = "", **extra
 ) -> HttpResponse:
     """Show the record page; every showing is an audit event, even after a refused form."""
-    audit_record(
+    services.registration_view_record(
         actor=request.user,
-        action=AuditEvent.Action.VIEWED,
-        origin=Origin.of(request),
         registration=registration,
-        details={"view": "review_detail", **({"after": after} if after else {})},
+        origin=Origin.of(request),
+        page="review_detail",
+        after=after,
     )
     context = _record_context(request, registration, **extra)
     return render(request, "registrations/review_detail.html", context, status=status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.management import create_permissions
 
 COUNTER_STAFF = "Counter staff"
@@ -49,18 +50,54 @@ def allows(user, perm: str) -> bool:
     Unlike `user.has_perm`, being a superuser grants nothing here: a superuser manages stores,
     users and roles in the admin and holds a role only when given one (separation of duties).
     """
+    return perm in role_permissions(user)
+
+
+# Permissions whose holders may sign in with a password alone (counter staff, unless
+# SECOND_FACTOR_FOR_COUNTER says otherwise). Every other permission, including those of roles
+# added later, calls for a second factor: a new role is covered until someone decides otherwise.
+PASSWORD_ONLY_PERMISSIONS = frozenset({RECORD})
+
+
+def has_any_role(user) -> bool:
+    """Whether the user may use any page at all: a role, or the administration."""
+    return (
+        user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or bool(role_permissions(user)))
+    )
+
+
+def needs_second_factor(user) -> bool:
+    """Whether the user must pass a second factor before any page is served.
+
+    Supervisors, compliance admins, disclosure officers and anyone who can open the Django
+    admin reach identity data or the audit log; counter staff only when the setting says so.
+    """
     if not user.is_authenticated or not user.is_active:
         return False
+    if user.is_superuser or user.is_staff:
+        return True
+    held = role_permissions(user)
+    if held - PASSWORD_ONLY_PERMISSIONS:
+        return True
+    return bool(held) and settings.SECOND_FACTOR_FOR_COUNTER
+
+
+def role_permissions(user) -> frozenset[str]:
+    """The permissions the user's roles grant ("app_label.codename"), read once per user object."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
     cached = getattr(user, "_simreg_role_perms", None)
     if cached is None:
         from django.contrib.auth.models import Permission
         from django.db.models import Q
 
-        cached = {
+        cached = frozenset(
             f"{app_label}.{codename}"
             for app_label, codename in Permission.objects.filter(
                 Q(group__user=user) | Q(user=user)
             ).values_list("content_type__app_label", "codename")
-        }
+        )
         user._simreg_role_perms = cached
-    return perm in cached
+    return cached

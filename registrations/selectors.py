@@ -7,14 +7,20 @@ import datetime
 from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from registrations import roles
-from registrations.crypto import blind_index, pseudonym
+from registrations.crypto import blind_index, pseudonym, sign_in_throttle_key
 from registrations.models import (
     AuditEvent,
+    AuditJob,
     DocumentCopy,
     PendingChange,
     Registration,
+    RegistrationEditor,
+    ScheduledRun,
+    SignInThrottle,
     StatusChange,
     Store,
     User,
@@ -107,8 +113,8 @@ def review_home_for(*, user: User) -> dict:
 
 
 def audit_home() -> dict:
-    last = AuditEvent.objects.order_by("-seq").values("seq", "at").first()
-    return {"events": last["seq"] if last else 0, "last_at": last["at"] if last else None}
+    last = AuditEvent.objects.order_by("-id").values("id", "at").first()
+    return {"events": last["id"] if last else 0, "last_at": last["at"] if last else None}
 
 
 # The counter flow -------------------------------------------------------------------------------
@@ -236,29 +242,53 @@ def audit_event_page(
     after: int | None = None,
     size: int = 50,
 ) -> dict:
-    """One page of events, newest first, by keyset on `seq` (no COUNT over millions of rows).
+    """One page of events, newest first, by keyset on the event number, `id` (no COUNT over
+    millions of rows).
 
-    `before` gives the page of events older than that seq, `after` the page newer than it;
+    `before` gives the page of events older than that number, `after` the page newer than it;
     "older" and "newer" are the cursors of the neighbouring pages, None where there is none.
     """
     if after is not None:
-        rows = list(events.filter(seq__gt=after).order_by("seq")[: size + 1])
+        rows = list(events.filter(id__gt=after).order_by("id")[: size + 1])
         page = rows[:size][::-1]
-        newer = page[0].seq if len(rows) > size else None
-        oldest_shown = page[-1].seq if page else after + 1
-        older = oldest_shown if events.filter(seq__lt=oldest_shown).exists() else None
+        newer = page[0].id if len(rows) > size else None
+        oldest_shown = page[-1].id if page else after + 1
+        older = oldest_shown if events.filter(id__lt=oldest_shown).exists() else None
     else:
-        older_events = events if before is None else events.filter(seq__lt=before)
-        rows = list(older_events.order_by("-seq")[: size + 1])
+        older_events = events if before is None else events.filter(id__lt=before)
+        rows = list(older_events.order_by("-id")[: size + 1])
         page = rows[:size]
-        older = page[-1].seq if len(rows) > size else None
-        newest_shown = page[0].seq if page else (before or 0) - 1
+        older = page[-1].id if len(rows) > size else None
+        newest_shown = page[0].id if page else (before or 0) - 1
         newer = (
             newest_shown
-            if before is not None and events.filter(seq__gt=newest_shown).exists()
+            if before is not None and events.filter(id__gt=newest_shown).exists()
             else None
         )
     return {"events": page, "older": older, "newer": newer}
+
+
+def audit_job_list_for(*, user: User, limit: int = 10) -> list[AuditJob]:
+    """The user's most recent verifications and exports, newest first."""
+    return list(AuditJob.objects.filter(requested_by=user).order_by("-created_at", "-pk")[:limit])
+
+
+def audit_job_for(*, user: User, pk: int) -> AuditJob | None:
+    """One of the user's own jobs; None for anyone else's: an export is for whoever asked."""
+    return AuditJob.objects.filter(requested_by=user, pk=pk).first()
+
+
+def audit_job_exports_expired(*, now: datetime.datetime) -> QuerySet[AuditJob]:
+    """Finished exports whose file is past its time and still stored."""
+    return AuditJob.objects.filter(
+        kind=AuditJob.Kind.EXPORT,
+        state=AuditJob.State.FINISHED,
+        expires_at__lte=now,
+    ).exclude(stored_name="")
+
+
+def audit_job_stored_names() -> set[str]:
+    return set(AuditJob.objects.exclude(stored_name="").values_list("stored_name", flat=True))
 
 
 # Review ------------------------------------------------------------------------------------------
@@ -345,6 +375,32 @@ def registration_list_for_review(*, user: User) -> QuerySet[Registration]:
     if not roles.allows(user, roles.REVIEW):
         return Registration.objects.none()
     return Registration.objects.filter(store__in=user.supervised_stores.all())
+
+
+def registration_decision_barred(*, user: User, registration: Registration) -> bool:
+    """Four-eyes rule: whether the user entered, changed or submitted the record at any point.
+
+    Creator and last submitter are on the row; everyone else who saved a step, uploaded a copy,
+    submitted an earlier round or asked for a change is in RegistrationEditor.
+    """
+    if user.pk in {registration.created_by_id, registration.submitted_by_id}:
+        return True
+    return RegistrationEditor.objects.filter(registration=registration, user=user).exists()
+
+
+def pending_change_decision_barred(
+    *, user: User, change: PendingChange, registration_barred: bool | None = None
+) -> bool:
+    """Four-eyes rule for an update or a termination: not the requester, nor anyone who
+    entered or changed the record it applies to. `registration_barred`, when the caller
+    already knows it for this user and record, saves the look-up (one per record page)."""
+    if change.requested_by_id == user.pk:
+        return True
+    if registration_barred is None:
+        registration_barred = registration_decision_barred(
+            user=user, registration=change.registration
+        )
+    return registration_barred
 
 
 def decisions_since_last_look(*, user: User, limit: int = 20) -> list[Registration]:
@@ -453,26 +509,47 @@ def sign_in_name(*, username: str) -> tuple[User | None, str]:
     return user, (username if user is not None else pseudonym(username))
 
 
-def sign_in_locked_until(*, username: str, now: datetime.datetime) -> datetime.datetime | None:
-    """When the lock on this user name ends, if too many sign-ins failed recently."""
+def sign_in_keys(*, username: str, ip: str | None) -> tuple[str, str]:
+    """The keys of an attempt's two counters: per user name, per user name and client address."""
+    return (
+        sign_in_throttle_key("name", username),
+        sign_in_throttle_key("address", username, ip or ""),
+    )
+
+
+def sign_in_locked_until(
+    *, username: str, now: datetime.datetime, ip: str | None = None
+) -> datetime.datetime | None:
+    """When the sign-in counters let this user name try again from this address, if they hold
+    it back now (registrations.services.sign_in); None when an attempt would be counted."""
     from django.conf import settings
 
-    _user, username = sign_in_name(username=username)
-    window = datetime.timedelta(minutes=settings.SIGN_IN_LOCK_MINUTES)
-    events = AuditEvent.objects.filter(actor_username=username, at__gte=now - window)
-    last_success = (
-        events.filter(action=AuditEvent.Action.LOGIN).order_by("-at").values_list("at", flat=True)
-    ).first()
-    # Attempts refused while locked do not count, or the lock would never end.
-    failures = events.filter(action=AuditEvent.Action.LOGIN_FAILED).exclude(reason="locked")
-    if last_success is not None:
-        failures = failures.filter(at__gt=last_success)
-    recent = list(
-        failures.order_by("-at").values_list("at", flat=True)[: settings.SIGN_IN_MAX_FAILURES]
-    )
-    if len(recent) < settings.SIGN_IN_MAX_FAILURES:
-        return None
-    return recent[-1] + window
+    name_key, address_key = sign_in_keys(username=username, ip=ip)
+    rows = {row.key: row for row in SignInThrottle.objects.filter(key__in=[name_key, address_key])}
+    by_name, by_address = rows.get(name_key), rows.get(address_key)
+    counters = [by_address]
+    if by_address is None or by_address.trusted_until is None or by_address.trusted_until <= now:
+        counters.append(by_name)
+    ends = [
+        row.window_ends
+        for row in counters
+        if row is not None
+        and row.window_ends is not None
+        and now < row.window_ends
+        and row.attempts >= settings.SIGN_IN_MAX_FAILURES
+    ]
+    return max(ends, default=None)
+
+
+def sign_in_counters_idle(*, now: datetime.datetime) -> QuerySet[SignInThrottle]:
+    """Sign-in counters that hold nothing back any more: no window open for longer than the
+    longest one (so the back-off would start again anyway), and no address trusted."""
+    from django.conf import settings
+
+    longest = datetime.timedelta(hours=settings.SIGN_IN_LOCK_MAX_HOURS)
+    return SignInThrottle.objects.filter(
+        Q(window_ends__lt=now - longest) | Q(window_ends__isnull=True)
+    ).exclude(trusted_until__gt=now)
 
 
 # The counter: copies in force, Find --------------------------------------------------------------
@@ -543,3 +620,82 @@ def registration_find_at_counter(
             queryset=approved.select_related("store", "customer").only(*FIND_CANDIDATE_FIELDS),
         )
     return []
+
+
+# Second factor and the staff a supervisor looks after -------------------------------------------
+
+
+def second_factor_device_for(*, user: User) -> TOTPDevice | None:
+    """The user's confirmed authenticator (TOTP device), or None when not enrolled."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+
+
+def second_factor_pending_device_for(*, user: User, since: datetime.datetime) -> TOTPDevice | None:
+    """The authenticator being enrolled (shown as a QR code, not yet confirmed), if made after
+    `since`."""
+    return (
+        TOTPDevice.objects.filter(user=user, confirmed=False, created_at__gte=since)
+        .order_by("-pk")
+        .first()
+    )
+
+
+def second_factor_enrolled_user_ids(*, users: list[User]) -> set[int]:
+    """Which of these users have an authenticator in force: one query for a whole list."""
+    return set(
+        TOTPDevice.objects.filter(user__in=users, confirmed=True).values_list("user_id", flat=True)
+    )
+
+
+def second_factor_recovery_codes_left(*, user: User) -> int:
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+def staff_list_for_supervisor(*, user: User) -> QuerySet[User]:
+    """Counter staff working at a store the user supervises, whose password and second factor
+    the user may reset.
+
+    Only plain counter staff: nobody who also holds another role or can open the admin, since
+    resetting their sign-in would hand over more than the counter.
+    """
+    from django.contrib.auth.models import Permission
+    from django.db.models import Exists, OuterRef
+
+    if not roles.allows(user, roles.REVIEW):
+        return User.objects.none()
+    app_label, codename = roles.RECORD.split(".")
+    other_permissions = Permission.objects.filter(
+        Q(group__user=OuterRef("pk")) | Q(user=OuterRef("pk"))
+    ).exclude(content_type__app_label=app_label, codename=codename)
+    counter = User.objects.filter(
+        groups__permissions__content_type__app_label=app_label,
+        groups__permissions__codename=codename,
+    )
+    return (
+        User.objects.filter(
+            pk__in=counter.values("pk"),
+            stores__in=user.supervised_stores.all(),
+            is_active=True,
+            is_superuser=False,
+            is_staff=False,
+        )
+        .exclude(pk=user.pk)
+        .exclude(Exists(other_permissions))
+        .distinct()
+    )
+
+
+def staff_can_manage(*, actor: User, user: User) -> bool:
+    """Whether `actor` may reset `user`'s password and second factor: a superuser anyone's, a
+    supervisor those of the counter staff of their stores."""
+    if not actor.is_authenticated or not actor.is_active:
+        return False
+    if actor.is_superuser:
+        return True
+    return staff_list_for_supervisor(user=actor).filter(pk=user.pk).exists()
+
+
+def worker_heartbeat_last() -> datetime.datetime | None:
+    """When a job worker last said it was alive (services.jobs), or None if none ever did."""
+    heartbeat = ScheduledRun.objects.filter(name=ScheduledRun.WORKER_HEARTBEAT)
+    return heartbeat.values_list("due_at", flat=True).first()

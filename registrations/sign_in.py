@@ -9,6 +9,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from registrations.audit import Origin, audit_record
+from registrations.middleware import SIGN_OUT_DETAILS_ATTRIBUTE, start_session_clocks
 from registrations.models import AuditEvent
 from registrations.selectors import sign_in_name
 
@@ -16,12 +17,22 @@ from registrations.selectors import sign_in_name
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs) -> None:
     audit_record(actor=user, action=AuditEvent.Action.LOGIN, origin=Origin.of(request))
+    if request is not None and hasattr(request, "session"):
+        # The idle and the absolute session limits count from here.
+        start_session_clocks(request)
 
 
 @receiver(user_logged_out)
 def _logged_out(sender, request, user, **kwargs) -> None:
     if user is not None:
-        audit_record(actor=user, action=AuditEvent.Action.LOGOUT, origin=Origin.of(request))
+        # Why the session ended when the user did not sign out themselves (idle, too long).
+        details = getattr(request, SIGN_OUT_DETAILS_ATTRIBUTE, None)
+        audit_record(
+            actor=user,
+            action=AuditEvent.Action.LOGOUT,
+            origin=Origin.of(request),
+            details=details,
+        )
 
 
 @receiver(user_login_failed)

@@ -5,6 +5,7 @@ from django.views.i18n import set_language
 
 from registrations import views
 from registrations.forms import SignInForm
+from registrations.middleware import second_factor_not_required
 from registrations.models import REFERENCE_ALPHABET
 
 
@@ -33,7 +34,8 @@ urlpatterns = [
         ),
         name="login",
     ),
-    path("logout/", views.SignOutView.as_view(), name="logout"),
+    # Signing out needs no second factor: the way out of its page.
+    path("logout/", second_factor_not_required(views.SignOutView.as_view()), name="logout"),
     # The language can be chosen on the sign-in page too.
     path("language/", login_not_required(set_language), name="set_language"),
     path("decisions/seen/", views.decisions_seen, name="decisions-seen"),

@@ -10,7 +10,6 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
-from django.db import DatabaseError, connection
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -25,9 +24,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.generic import TemplateView
 
-from registrations import documents, roles, selectors, services
-from registrations.audit import Origin, audit_record
-from registrations.checks import key_problems
+from registrations import documents, health, roles, selectors, services
+from registrations.audit import Origin
 from registrations.crypto import EncryptedFieldMixin
 from registrations.forms import (
     ACTIONS,
@@ -45,7 +43,6 @@ from registrations.forms import (
     field_label,
 )
 from registrations.models import (
-    AuditEvent,
     DocumentCopy,
     PendingChange,
     Person,
@@ -86,10 +83,19 @@ class HomeView(RoleRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         if roles.allows(user, roles.RECORD):
-            context["counter"] = selectors.counter_home_for(user=user)
-            context["counter"]["decided"] = selectors.decisions_since_last_look(user=user)
-            context["counter"]["decided_changes"] = selectors.change_decisions_since_last_look(
-                user=user
+            counter = selectors.counter_home_for(user=user)
+            counter["decided"] = selectors.decisions_since_last_look(user=user)
+            counter["decided_changes"] = selectors.change_decisions_since_last_look(user=user)
+            context["counter"] = counter
+            # The lists name records of the user's stores: showing them is a read like any other.
+            shown = [r.reference for r in (*counter["drafts"], *counter["returned"])]
+            shown += [r.reference for r in counter["decided"]]
+            shown += [c.registration.reference for c in counter["decided_changes"]]
+            services.registration_view_list(
+                actor=user,
+                origin=Origin.of(self.request),
+                view="counter_home",
+                references=dict.fromkeys(shown),
             )
         if roles.allows(user, roles.REVIEW):
             context["review"] = selectors.review_home_for(user=user)
@@ -127,16 +133,13 @@ def favicon(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
-    """For load balancers: database reachable, keys able to read the stored data. No secrets."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        database = "ok"
-    except DatabaseError:
-        database = "unavailable"
-    keys = "ok" if database == "ok" and not key_problems() else "error"
-    healthy = database == "ok" and keys == "ok"
-    return JsonResponse({"database": database, "keys": keys}, status=200 if healthy else 503)
+    """For load balancers. Readiness: the database, the private storage, the keys and the job
+    worker's heartbeat, each "ok" or not (registrations.health), 503 unless all are. Liveness
+    (`/healthz?live`): 200 as long as the process answers. No secrets, no identity data."""
+    if "live" in request.GET:
+        return JsonResponse({"process": "ok"})
+    report = health.health_report()
+    return JsonResponse(report, status=200 if health.healthy(report) else 503)
 
 
 # The counter flow -------------------------------------------------------------------------------
@@ -275,6 +278,8 @@ class CounterStepView(CounterMixin, View):
     step: int = 1
     form_class: type[StepForm] = StepForm
     template_name = ""
+    # The page as the audit event of its showing names it.
+    audit_page = ""
 
     def get(self, request: HttpRequest, reference: str) -> HttpResponse:
         registration = self.registration(request, reference)
@@ -360,7 +365,13 @@ class CounterStepView(CounterMixin, View):
         return {}
 
     def shown(self, registration: Registration) -> None:
-        """Hook for steps whose page shows identity data."""
+        """Each step shows what was saved on the record: every showing is an audit event."""
+        services.registration_view_record(
+            actor=self.request.user,
+            registration=registration,
+            origin=Origin.of(self.request),
+            page=self.audit_page,
+        )
 
     def save(
         self, registration: Registration, form: StepForm, origin: Origin, *, complete_step: bool
@@ -395,6 +406,7 @@ class MaterialsView(CounterStepView):
     step = 1
     form_class = MaterialsForm
     template_name = "registrations/registration_materials.html"
+    audit_page = "materials"
 
     def initial(self, registration: Registration) -> dict:
         customer = registration.customer
@@ -433,6 +445,7 @@ class ChannelView(CounterStepView):
     step = 2
     form_class = ChannelForm
     template_name = "registrations/registration_channel.html"
+    audit_page = "channel"
 
     def initial(self, registration: Registration) -> dict:
         return {"channel": registration.channel, "online_reference": registration.online_reference}
@@ -452,6 +465,7 @@ class IdentityView(CounterStepView):
     step = 3
     form_class = IdentityForm
     template_name = "registrations/registration_identity.html"
+    audit_page = "identity"
 
     def registration(self, request: HttpRequest, reference: str) -> Registration:
         return _counter_registration(
@@ -501,15 +515,6 @@ class IdentityView(CounterStepView):
             }
         return initial
 
-    def shown(self, registration: Registration) -> None:
-        audit_record(
-            actor=self.request.user,
-            action=AuditEvent.Action.VIEWED,
-            origin=Origin.of(self.request),
-            registration=registration,
-            details={"page": "identity"},
-        )
-
     def save(self, registration, form, origin, *, complete_step):
         data = form.cleaned_data
         services.registration_save_identity(
@@ -548,12 +553,8 @@ class RecordView(CounterMixin, TemplateView):
         registration = _counter_registration(
             request, self.kwargs["reference"], shows=SHOWS_DOCUMENT
         )
-        audit_record(
-            actor=request.user,
-            action=AuditEvent.Action.VIEWED,
-            origin=Origin.of(request),
-            registration=registration,
-            details={"page": "record"},
+        services.registration_view_record(
+            actor=request.user, registration=registration, origin=Origin.of(request), page="record"
         )
         editable = registration.status in services.EDITABLE_STATUSES
         # Kind, status, date, who and the names of the changed fields: none of the new values.
@@ -609,11 +610,8 @@ class ReceiptView(CounterMixin, TemplateView):
         if registration.status == Registration.Status.DRAFT:
             messages.info(request, _("A receipt is printed once the registration is submitted."))
             return redirect("counter-resume", registration.reference)
-        audit_record(
-            actor=request.user,
-            action=AuditEvent.Action.RECEIPT_VIEWED,
-            origin=Origin.of(request),
-            registration=registration,
+        services.registration_view_receipt(
+            actor=request.user, registration=registration, origin=Origin.of(request)
         )
         context = self.get_context_data(
             registration=registration, masked_document=_masked_document(registration.customer)
@@ -644,6 +642,14 @@ class DocumentView(RoleRequiredMixin, View):
 
     def get(self, request: HttpRequest, reference: str, pk: int) -> HttpResponse:
         document = self.document(request, reference, pk)
+        # The page that asks for a reason names the record and the copy: a read too.
+        services.registration_view_record(
+            actor=request.user,
+            registration=document.registration,
+            origin=Origin.of(request),
+            page="document",
+            details={"document": document.pk, "kind": document.kind},
+        )
         return self.render(document, DocumentViewForm())
 
     def post(self, request: HttpRequest, reference: str, pk: int) -> HttpResponse:
@@ -730,16 +736,12 @@ class FindView(CounterMixin, View):
             document_type=data["document_type"] if by == "document" else "",
             document_number=data["document_number"] if by == "document" else "",
         )
-        audit_record(
+        services.registration_view_search(
             actor=request.user,
-            action=AuditEvent.Action.SEARCHED,
             origin=Origin.of(request),
+            by=by,
             # Which records were listed, so that the audit shows what the search disclosed.
-            details={
-                "by": by,
-                "matches": len(found),
-                "references": [registration.reference for registration in found],
-            },
+            references=[registration.reference for registration in found],
         )
         if len(found) == 1:
             return redirect("counter-record", found[0].reference)
@@ -752,6 +754,7 @@ class _ChangeRequestView(CounterMixin, View):
     template_name = ""
     form_class: type[forms.Form] = forms.Form
     success_message = ""
+    audit_page = ""
 
     def registration(self, request: HttpRequest, reference: str) -> Registration | None:
         registration = _counter_registration(request, reference, shows=SHOWS_DOCUMENT)
@@ -764,6 +767,12 @@ class _ChangeRequestView(CounterMixin, View):
         if registration is None:
             messages.info(request, _("Only an approved registration can be updated or terminated."))
             return redirect("counter-record", reference)
+        services.registration_view_record(
+            actor=request.user,
+            registration=registration,
+            origin=Origin.of(request),
+            page=self.audit_page,
+        )
         return self.render(registration, self.form_class())
 
     def post(self, request: HttpRequest, reference: str) -> HttpResponse:
@@ -801,6 +810,7 @@ class _ChangeRequestView(CounterMixin, View):
 class UpdateRequestView(_ChangeRequestView):
     template_name = "registrations/registration_update.html"
     form_class = UpdateForm
+    audit_page = "update"
     success_message = gettext_lazy("Update of information recorded for review.")
 
     def save(self, registration, form, origin):
@@ -824,6 +834,7 @@ class UpdateRequestView(_ChangeRequestView):
 class TerminationRequestView(_ChangeRequestView):
     template_name = "registrations/registration_terminate.html"
     form_class = TerminationForm
+    audit_page = "terminate"
     success_message = gettext_lazy("Termination recorded for review.")
 
     def save(self, registration, form, origin):
@@ -846,6 +857,12 @@ def discard_draft(request: HttpRequest, reference: str) -> HttpResponse:
         return redirect("counter-record", registration.reference)
     # Deleting cannot be undone: a post from anywhere but the confirmation page only asks.
     if request.method == "GET" or request.POST.get("confirm") != "discard":
+        services.registration_view_record(
+            actor=request.user,
+            registration=registration,
+            origin=Origin.of(request),
+            page="discard",
+        )
         return render(
             request,
             "registrations/registration_discard.html",

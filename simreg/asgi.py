@@ -1,13 +1,18 @@
-"""ASGI entry point. Start-up stops here when the keys cannot read the stored data."""
+"""ASGI entry point. Start-up stops here when the keys cannot read the stored data, or the
+private storage (the folder or the bucket of the document copies) cannot be reached."""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
+from simreg.startup import stop_on_startup_error
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simreg.settings")
 
-application = get_asgi_application()
+with stop_on_startup_error():
+    application = get_asgi_application()
 
-from registrations.checks import assert_keys_work  # noqa: E402
+    from registrations.checks import assert_keys_work, assert_storage_reachable
 
-assert_keys_work()
+    assert_keys_work()
+    assert_storage_reachable()

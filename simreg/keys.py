@@ -18,6 +18,10 @@ KEY_HELP = {
         "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
     ),
     "BLIND_INDEX_KEY": "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+    "AUDIT_SIGNING_KEY": (
+        "python -c 'import base64, secrets; "
+        "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'"
+    ),
 }
 
 
@@ -26,6 +30,7 @@ def generate_keys() -> dict[str, str]:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "BLIND_INDEX_KEY": secrets.token_urlsafe(32),
+        "AUDIT_SIGNING_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     }
 
 
@@ -48,9 +53,20 @@ def load_env_file(path: Path) -> None:
 
 
 def write_dev_env_file(path: Path) -> bool:
-    """Create the git-ignored development key file once; never overwrite keys that encrypt data."""
+    """Create the git-ignored development key file once; never overwrite keys that encrypt data.
+
+    A file from an older version gains the keys it lacks, and keeps every key it has."""
     if path.exists():
-        return False
+        missing = {
+            name: value
+            for name, value in generate_keys().items()
+            if name not in read_env_file(path)
+        }
+        if not missing:
+            return False
+        with path.open("a", encoding="utf-8") as file:
+            file.writelines(f"{name}={value}\n" for name, value in missing.items())
+        return True
     lines = [
         "# Development keys, generated locally. Never commit this file or use it in production."
     ]

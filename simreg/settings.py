@@ -6,14 +6,17 @@ environment provides them and start-up stops when one is missing.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+from cryptography.fernet import Fernet
 from django.utils.translation import gettext_lazy as _
 
 from simreg.keys import KEY_HELP, load_env_file
+from simreg.startup import StartupError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_env_file(Path(os.environ.get("SIMREG_ENV_FILE", BASE_DIR / ".env")))
@@ -33,11 +36,27 @@ def env_list(name: str, default: str = "") -> list[str]:
 def required_key(name: str) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
-        raise ImproperlyConfigured(
+        raise StartupError(
             f"{name} is not set. simreg will not start without it. Set it in the environment "
             f"(or run `make keys` for local development). Generate one with: {KEY_HELP[name]}"
         )
     return value
+
+
+def fernet_keys(name: str) -> list[str]:
+    """The comma-separated Fernet keys in `name`: each must be 32 url-safe base64-encoded bytes,
+    or nothing could be encrypted or read, and the first request would fail instead."""
+    keys = env_list(name) or [required_key(name)]
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError, binascii.Error):
+            raise StartupError(
+                f"{name}: key number {position} of {len(keys)} is not a Fernet key (32 url-safe "
+                f"base64-encoded bytes). simreg will not start with it. Generate one with: "
+                f"{KEY_HELP[name]}"
+            ) from None
+    return keys
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -45,17 +64,60 @@ SECRET_KEY = required_key("DJANGO_SECRET_KEY")
 
 # Field encryption (Fernet). A comma-separated list: the first key encrypts, every key decrypts,
 # so a new key can be put in front and the old one removed after `rotate_keys`.
-FIELD_ENCRYPTION_KEY = env_list("FIELD_ENCRYPTION_KEYS") or required_key("FIELD_ENCRYPTION_KEYS")
+FIELD_ENCRYPTION_KEY = fernet_keys("FIELD_ENCRYPTION_KEYS")
 # Blind index for exact-match look-ups on encrypted document numbers: its own key, never the
 # encryption key, truncated so that each index value matches several people (CipherSweet advice).
 BLIND_INDEX_KEY = required_key("BLIND_INDEX_KEY")
 BLIND_INDEX_BITS = int(os.environ.get("BLIND_INDEX_BITS", "32"))
+
+# The audit log: events are spread over this many independent hash chains (by store), so that
+# no lock is global to the operator. Raising it later is safe: each event keeps its chain.
+AUDIT_CHAINS = int(os.environ.get("AUDIT_CHAINS", "64"))
+# Ed25519 key that signs the audit checkpoints (32 bytes, URL-safe base64). Without it the log
+# can be cut or re-hashed unseen, so production refuses to start; DEBUG runs without it only
+# until `make run` generates one.
+AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "").strip() or (
+    "" if DEBUG else required_key("AUDIT_SIGNING_KEY")
+)
+
+
+def _key_bytes(text: str) -> int:
+    try:
+        return len(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, binascii.Error):
+        return -1
+
+
+if AUDIT_SIGNING_KEY and _key_bytes(AUDIT_SIGNING_KEY) != 32:
+    raise StartupError(
+        "AUDIT_SIGNING_KEY is not an Ed25519 key (32 url-safe base64-encoded bytes). simreg "
+        f"will not start with it. Generate one with: {KEY_HELP['AUDIT_SIGNING_KEY']}"
+    )
+# Public keys (hex) of earlier signing keys, whose checkpoints still verify after a key change.
+AUDIT_TRUSTED_PUBLIC_KEYS = env_list("AUDIT_TRUSTED_PUBLIC_KEYS")
+# How often the job worker seals the audit log with a checkpoint.
+AUDIT_SEAL_SECONDS = int(os.environ.get("AUDIT_SEAL_SECONDS", "60"))
+# Audit exports made from the audit page are kept (encrypted) for this long, then deleted.
+AUDIT_EXPORT_TTL_HOURS = int(os.environ.get("AUDIT_EXPORT_TTL_HOURS", "24"))
+
+# Long work (audit verification and export from the web, purges, checkpoints) runs on one job
+# runner: `manage.py run_worker`. The database backend needs no other server and works on SQLite
+# and PostgreSQL; the Tasks API lets a distributed queue backend replace it.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
+    # createsuperuser and changepassword with the password rules and an audit event: before
+    # django.contrib.auth, whose commands they replace.
+    "registrations.account_commands",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -65,6 +127,15 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "bootstrap",
+    # The second factor: before "registrations", whose admin module takes the devices out of
+    # the Django admin (a change there would bypass the audited services).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    # The job runner (the Tasks API of Django 6, backported) and its database backend: before
+    # "registrations", whose admin module takes the task results out of the Django admin.
+    "django_tasks",
+    "django_tasks_db",
     "registrations",
 ]
 
@@ -76,8 +147,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any view or middleware reads a body (CsrfViewMiddleware reads the form).
+    "registrations.uploads.RequestLimitMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "registrations.middleware.IdleSignOutMiddleware",
+    "registrations.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "registrations.middleware.NoStoreMiddleware",
     "registrations.middleware.ContentSecurityPolicyMiddleware",
@@ -99,6 +175,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "registrations.context_processors.navigation",
+                "registrations.context_processors.session_timing",
             ],
         },
     },
@@ -116,19 +193,38 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # chain are serialised and never fail half-way with "database is locked".
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Two roles on PostgreSQL, so that the app cannot rewrite the audit log: with
+# MIGRATION_DATABASE_URL set, `migrate` connects with it (the owner of the tables) and
+# DATABASE_URL is the app's role, which owns nothing and may only append to the audit tables.
+# `migrate` grants DATABASE_APP_ROLE its privileges (registrations.db_roles).
+MIGRATION_DATABASE_URL = os.environ.get("MIGRATION_DATABASE_URL", "")
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "") or (
+    DATABASES["default"].get("USER", "") if MIGRATION_DATABASE_URL else ""
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "registrations.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Failed sign-ins lock the *user name* for a while, never an IP address: a whole store shares
-# one address behind its router. The lock ends by itself.
+# Sign-in attempts are counted before the password is checked (registrations.services.sign_in):
+# at most SIGN_IN_MAX_FAILURES a window per user name and client address, and per user name from
+# addresses where it did not sign in lately, whose window doubles each time it is used up, up to
+# SIGN_IN_LOCK_MAX_HOURS. Never per address alone: a whole store shares one behind its router.
 SIGN_IN_MAX_FAILURES = int(os.environ.get("SIGN_IN_MAX_FAILURES", "5"))
 SIGN_IN_LOCK_MINUTES = int(os.environ.get("SIGN_IN_LOCK_MINUTES", "15"))
+SIGN_IN_LOCK_MAX_HOURS = int(os.environ.get("SIGN_IN_LOCK_MAX_HOURS", "24"))
+SIGN_IN_TRUSTED_DAYS = int(os.environ.get("SIGN_IN_TRUSTED_DAYS", "30"))
+# Supervisors, compliance admins, disclosure officers and superusers pass a second factor
+# (an authenticator app, TOTP) after the password; counter staff too when this is on.
+SECOND_FACTOR_FOR_COUNTER = env_bool("SECOND_FACTOR_FOR_COUNTER", False)
+OTP_TOTP_ISSUER = "simreg"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -143,25 +239,71 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Identity-document copies and audit exports, encrypted by the app before they are written: the
+# "private" storage (registrations.storage), which no URL serves. A local folder by default; with
+# SIMREG_DOCUMENT_STORAGE=s3, a bucket of S3-compatible object storage, which every app server
+# shares. The bucket's credentials come from the environment (AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY, or the machine's role) and never enter the settings.
+PRIVATE_STORAGE_ROOT = Path(os.environ.get("SIMREG_PRIVATE_STORAGE", BASE_DIR / "var" / "private"))
+MEDIA_ROOT = PRIVATE_STORAGE_ROOT
+DOCUMENT_STORAGE = os.environ.get("SIMREG_DOCUMENT_STORAGE", "local").strip().lower() or "local"
+if DOCUMENT_STORAGE == "local":
+    PRIVATE_STORAGE = {"BACKEND": "registrations.storage.PrivateFileSystemStorage"}
+elif DOCUMENT_STORAGE == "s3":
+    if not os.environ.get("AWS_STORAGE_BUCKET_NAME", "").strip():
+        raise StartupError(
+            "SIMREG_DOCUMENT_STORAGE is s3 but AWS_STORAGE_BUCKET_NAME is not set. simreg will "
+            "not start without the bucket that keeps the document copies."
+        )
+    PRIVATE_STORAGE = {
+        "BACKEND": "registrations.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"].strip(),
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            # A prefix inside the bucket, for a bucket shared with other data.
+            "location": os.environ.get("AWS_LOCATION", "").strip("/"),
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+        },
+    }
+else:
+    raise StartupError(
+        f"SIMREG_DOCUMENT_STORAGE is {DOCUMENT_STORAGE!r}: it must be local (a folder, the "
+        "default) or s3 (S3-compatible object storage)."
+    )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "private": PRIVATE_STORAGE,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-
-# Identity-document copies: encrypted files under a folder no URL serves.
-PRIVATE_STORAGE_ROOT = Path(os.environ.get("SIMREG_PRIVATE_STORAGE", BASE_DIR / "var" / "private"))
-MEDIA_ROOT = PRIVATE_STORAGE_ROOT
 # Uploads stay in memory (never a plaintext temp file) and are encrypted before they touch disk.
 DOCUMENT_MAX_BYTES = int(os.environ.get("SIMREG_DOCUMENT_MAX_BYTES", str(5 * 1024 * 1024)))
 FILE_UPLOAD_HANDLERS = ["registrations.uploads.BoundedMemoryUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1024 * 1024
+# What the storage API writes (audit exports, encrypted) is readable by the app's user only.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # No form takes more than two files; each is held in memory up to DOCUMENT_MAX_BYTES.
 DATA_UPLOAD_MAX_NUMBER_FILES = 4
+# Bodies are refused by their Content-Length before a byte is read
+# (registrations.uploads.RequestLimitMiddleware): a signed-in user's may hold the files above, and
+# a file too large by a few megabytes still gets its message next to the field; a body from
+# someone not signed in holds a short form and no file at all.
+REQUEST_MAX_BYTES = int(
+    os.environ.get(
+        "SIMREG_REQUEST_MAX_BYTES",
+        str(DATA_UPLOAD_MAX_NUMBER_FILES * DOCUMENT_MAX_BYTES + DATA_UPLOAD_MAX_MEMORY_SIZE),
+    )
+)
+ANONYMOUS_REQUEST_MAX_BYTES = int(
+    os.environ.get("SIMREG_ANONYMOUS_REQUEST_MAX_BYTES", str(64 * 1024))
+)
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
@@ -169,8 +311,18 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # Jurisdiction profile: the figures of registrations/policy.py.
 SIMREG_POLICY = os.environ.get("SIMREG_POLICY", "hk")
 
+# App servers share nothing but the database and the private storage, so that any number can
+# run behind a load balancer: sessions, the sign-in throttle, the second factor's throttle (on
+# its device row), the job queue and every lock live in the database. Django's cache is not used
+# by simreg: a dummy cache, so that nothing can come to rely on one server's memory.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+
 # Sessions hold no identity data; they end with the browser and after a working shift.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 3600)))
+# A counter left unattended signs itself out; 0 turns this off. SESSION_COOKIE_AGE still ends
+# every session that long after sign-in, however active.
+SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "15"))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,7 +1,27 @@
 import pytest
+from django.test import Client
 
 from registrations import roles
-from tests.factories import make_store, make_user
+from tests import storage as test_storage
+from tests.factories import make_store, make_user, pass_second_factor
+
+
+@pytest.fixture(autouse=True)
+def _force_login_passes_the_second_factor(request, monkeypatch):
+    """A test that signs a user in with `client.force_login` gets a session that has passed the
+    second factor too, as if the user had entered a code; the pages under test stay the point.
+
+    Tests marked `second_factor` sign in through the real pages instead.
+    """
+    if request.node.get_closest_marker("second_factor"):
+        return
+    force_login = Client.force_login
+
+    def force_login_with_second_factor(self, user, backend=None):
+        force_login(self, user, backend)
+        pass_second_factor(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login_with_second_factor)
 
 
 @pytest.fixture
@@ -29,10 +49,27 @@ def compliance(db):
     return make_user(roles.COMPLIANCE_ADMIN, username="compliance")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _s3_test_bucket():
+    """With SIMREG_TEST_S3_ENDPOINT, the bucket of this test run: made first, emptied and
+    removed at the end."""
+    if not test_storage.s3_mode():
+        yield None
+        return
+    bucket = test_storage.s3_bucket_create()
+    try:
+        yield bucket
+    finally:
+        test_storage.s3_bucket_remove(bucket)
+
+
 @pytest.fixture
 def private_storage(settings, tmp_path):
-    """Document copies go to a folder of this test only."""
+    """Document copies (and audit exports) go to a place of this test only: a folder, or on
+    S3 a prefix of the test run's bucket. Read it through tests/storage.py."""
     settings.PRIVATE_STORAGE_ROOT = tmp_path / "private"
+    if test_storage.s3_mode():
+        test_storage.s3_prefix_for_test(settings)
     return settings.PRIVATE_STORAGE_ROOT
 
 
@@ -40,3 +77,11 @@ def private_storage(settings, tmp_path):
 def staff_client(client, staff):
     client.force_login(staff)
     return client
+
+
+@pytest.fixture
+def exports_folder(settings, tmp_path):
+    """Audit exports written by the job worker go to a folder of this test only (they go
+    through the default storage, whose root is MEDIA_ROOT)."""
+    settings.MEDIA_ROOT = settings.PRIVATE_STORAGE_ROOT = tmp_path / "private"
+    return settings.MEDIA_ROOT / "audit-exports"

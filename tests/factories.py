@@ -9,6 +9,9 @@ from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from registrations import documents, roles
 from registrations.models import DocumentCopy, Person, Registration, Store, User
@@ -43,6 +46,25 @@ def make_user(role: str | None = None, *, stores=(), supervises=(), **overrides)
     user.stores.set(stores)
     user.supervised_stores.set(supervises)
     return user
+
+
+def pass_second_factor(client, user: User) -> None:
+    """Mark the client's session as having passed the second factor with an authenticator of
+    the user's (made if needed), as django-otp does after a right code."""
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=user, name="test authenticator", defaults={"confirmed": True}
+    )
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
+def totp_code(device: TOTPDevice, *, at: float | None = None) -> str:
+    """The code an authenticator app shows for this device now (or at the Unix time `at`)."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    if at is not None:
+        totp.time = at
+    return f"{totp.token():0{device.digits}d}"
 
 
 def make_person(**overrides) -> Person:

@@ -7,6 +7,8 @@ from cryptography.fernet import Fernet
 os.environ["DJANGO_SECRET_KEY"] = "test-secret-key-not-for-production-" + "x" * 20
 os.environ["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
 os.environ["BLIND_INDEX_KEY"] = "test-blind-index-key"
+# A fixed Ed25519 seed for the audit checkpoints (tests sign and check with it).
+os.environ["AUDIT_SIGNING_KEY"] = "dGVzdC1hdWRpdC1zaWduaW5nLWtleS0zMi1ieXRlcyE="
 os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ["SIMREG_ENV_FILE"] = os.devnull
 
@@ -18,8 +20,30 @@ SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The private storage (document copies, audit exports): a folder of each test by default
+# (tests/conftest.py: private_storage); with SIMREG_TEST_S3_ENDPOINT, a bucket of that
+# S3-compatible server made for this test run, each test under a prefix of its own
+# (`make test-s3` starts one on loopback: .ci/s3.sh).
+S3_TEST_ENDPOINT = os.environ.get("SIMREG_TEST_S3_ENDPOINT", "")
+S3_TEST_BUCKET = os.environ.get("SIMREG_TEST_S3_BUCKET") or f"simreg-test-{os.getpid()}"
+if S3_TEST_ENDPOINT:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "simreg-test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "simreg-test-secret")
+PRIVATE_STORAGE = (
+    {
+        "BACKEND": "registrations.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_TEST_BUCKET,
+            "endpoint_url": S3_TEST_ENDPOINT,
+            "region_name": "us-east-1",
+        },
+    }
+    if S3_TEST_ENDPOINT
+    else {"BACKEND": "registrations.storage.PrivateFileSystemStorage"}
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "private": PRIVATE_STORAGE,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Flushing a test database must get past the audit table's append-only triggers.

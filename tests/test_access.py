@@ -79,7 +79,7 @@ def test_sign_in_sign_out_and_a_failed_sign_in_are_audit_events(client, staff):
     client.post("/login/", {"username": "counter", "password": "correct horse battery staple"})
     client.post("/logout/")
     actions = list(
-        AuditEvent.objects.filter(actor=staff).order_by("seq").values_list("action", "ip")
+        AuditEvent.objects.filter(actor=staff).order_by("id").values_list("action", "ip")
     )
     assert actions[0] == ("login_failed", "10.1.2.3")
     assert [a for a, _ in actions[1:]] == ["login", "logout"]
@@ -99,10 +99,15 @@ def test_an_unknown_sign_in_name_is_recorded_as_a_pseudonym_never_as_typed(clien
     assert "Tr0ub4dor" not in repr(list(AuditEvent.objects.values()))
 
 
-def test_healthz_reports_database_and_keys_without_secrets(client, db, settings):
+def test_healthz_reports_each_part_without_secrets(client, db, settings, private_storage):
+    from django.utils import timezone
+
+    from registrations.services.jobs import worker_heartbeat_record
+
+    worker_heartbeat_record(now=timezone.now())
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "keys": "ok"}
+    assert response.json() == {"database": "ok", "storage": "ok", "keys": "ok", "worker": "ok"}
     assert settings.BLIND_INDEX_KEY not in response.content.decode()
 
 

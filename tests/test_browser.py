@@ -5,14 +5,16 @@ Screenshots and the printed receipt (PDF) are written to test-artifacts/ for a p
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
 from django.utils import translation
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from registrations import roles
 from registrations.models import AuditEvent, Registration
-from tests.factories import make_store, make_user
+from tests.factories import make_store, make_user, totp_code
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are still sync.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -152,3 +154,105 @@ def test_counter_walks_through_the_four_steps_and_prints_the_receipt(
     assert AuditEvent.objects.filter(
         action="receipt_viewed", registration_reference=reference
     ).exists()
+
+
+# The second factor and the idle sign-out, in a real browser ----------------------------------
+
+
+@pytest.mark.second_factor
+def test_a_supervisor_signs_in_with_a_code_from_the_authenticator_app(page, live_server):
+    store = make_store(code="MK01", name="Mong Kok")
+    supervisor = make_user(roles.SUPERVISOR, supervises=[store], username="super")
+    device = TOTPDevice.objects.create(user=supervisor, name="authenticator", confirmed=True)
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "super")
+    page.fill("#id_password", "correct horse battery staple")
+    page.click("form button[type=submit]")
+    page.wait_for_url(re.compile(r"/account/second-factor/"))
+    # Nothing opens before the code, the review queue included.
+    page.goto(f"{live_server.url}/review/")
+    assert "/account/second-factor/" in page.url
+    page.fill("#id_otp_token", totp_code(device))
+    page.click("#button-verify")
+    page.wait_for_url(f"{live_server.url}/review/")
+    assert page.locator("h1").inner_text() == "Review queue"
+
+
+@pytest.mark.second_factor
+def test_a_supervisor_enrols_by_scanning_the_qr_code(page, live_server):
+    store = make_store(code="MK01", name="Mong Kok")
+    supervisor = make_user(roles.SUPERVISOR, supervises=[store], username="super")
+    refused = []
+    page.on("console", lambda message: refused.append(message.text))
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "super")
+    page.fill("#id_password", "correct horse battery staple")
+    page.click("form button[type=submit]")
+    page.wait_for_url(re.compile(r"/account/second-factor/enrol/"))
+    qr = page.locator("#qr-code svg")
+    assert qr.is_visible() and qr.bounding_box()["width"] >= 150
+    assert not [text for text in refused if "Content Security Policy" in text]
+    device = TOTPDevice.objects.get(user=supervisor, confirmed=False)
+    page.fill("#id_otp_token", totp_code(device))
+    page.click("#button-enrol")
+    page.wait_for_selector("#recovery-codes")
+    assert len(page.locator("#recovery-codes li").all_inner_texts()) == 10
+    page.click("#button-codes-done")
+    page.wait_for_url(f"{live_server.url}/")
+    assert page.locator("#pending-count").is_visible()
+
+
+def _session_of(context):
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+
+    cookie = next(c for c in context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)
+    return SessionStore(session_key=cookie["value"])
+
+
+def _last_active(context, seconds_ago: int) -> None:
+    from registrations.middleware import LAST_ACTIVITY_KEY
+
+    session = _session_of(context)
+    session[LAST_ACTIVITY_KEY] = int(time.time()) - seconds_ago
+    session.save()
+
+
+def test_the_idle_warning_offers_to_stay_signed_in_across_tabs(browser, live_server, settings):
+    settings.SESSION_IDLE_MINUTES = 1  # the warning comes 30 seconds before the end
+    store = make_store(code="MK01", name="Mong Kok")
+    make_user(roles.COUNTER_STAFF, stores=[store], username="counter")
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        first = context.new_page()
+        sign_in(first, live_server, "counter")
+        second = context.new_page()
+        # Idle for less than the 30 seconds after which a page load renews the session.
+        _last_active(context, 27)
+        second.goto(f"{live_server.url}/counter/find/")
+        first.reload()
+        for tab in (first, second):
+            tab.wait_for_selector("#idle-warning:not(.d-none)", timeout=10_000)
+        assert "Stay signed in" in first.inner_text("#idle-warning")
+
+        # One tab stays signed in: the warning leaves the other too.
+        first.click("#button-stay-signed-in")
+        for tab in (first, second):
+            tab.wait_for_selector("#idle-warning.d-none", state="attached", timeout=10_000)
+        assert (
+            second.evaluate(
+                "fetch('/account/session/').then(r => r.json()).then(d => d.seconds_left)"
+            )
+            >= 55
+        )
+
+        # Left alone past the limit: the warning's next look at the session finds it ended
+        # and leads to the sign-in page, which says why.
+        _last_active(context, 27)
+        second.reload()
+        second.wait_for_selector("#idle-warning:not(.d-none)", timeout=10_000)
+        _last_active(context, 61)
+        second.wait_for_url(re.compile(r"/login/\?next=%2Fcounter%2Ffind%2F"), timeout=15_000)
+        assert "signed out after 1 minute without activity" in second.inner_text("main")
+    finally:
+        context.close()

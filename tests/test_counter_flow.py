@@ -1,6 +1,7 @@
 """The counter flow: four steps, drafts saved in the database, messages beside the fields."""
 
 import datetime
+from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Group
@@ -35,6 +36,7 @@ from tests.factories import (
     upload,
     walk_to_identity,
 )
+from tests.storage import put_stored, stored_bytes, stored_names
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
 
@@ -48,7 +50,7 @@ def errors_of(response) -> dict:
 
 
 def events(action: str) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action=action).order_by("seq"))
+    return list(AuditEvent.objects.filter(action=action).order_by("id"))
 
 
 def step_item(page: str, number: int) -> str:
@@ -556,8 +558,7 @@ def test_a_new_upload_replaces_the_copy_on_file(
         staff_client.post(url("counter-materials", registration), materials_form(action="save"))
     second = registration.documents.get()
     assert first.pk != second.pk
-    files = list((private_storage / "documents").iterdir())
-    assert [f.name for f in files] == [second.stored_name]
+    assert stored_names() == {second.stored_name}
 
 
 # Scope: the store's drafts, nobody else's
@@ -810,14 +811,14 @@ def test_discarding_a_draft_removes_it_with_its_people_and_files(
 ):
     registration = make_complete_draft(store=store, created_by=staff)
     make_document_copy(registration, kind="representative")
-    assert len(list((private_storage / "documents").iterdir())) == 2
+    assert len(stored_names()) == 2
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(url("counter-discard", registration), {"confirm": "discard"})
     assert response.url == reverse("home")
     assert not Registration.objects.filter(pk=registration.pk).exists()
     assert not Person.objects.exists()
     assert not DocumentCopy.objects.exists()
-    assert list((private_storage / "documents").iterdir()) == []
+    assert stored_names() == set()
     [event] = events(AuditEvent.Action.DRAFT_DISCARDED)
     assert event.details == {"reason": "discarded"}
 
@@ -877,8 +878,7 @@ def test_purge_expired_deletes_stale_drafts_only(
     assert "stale drafts (untouched for more than 7 days): 1 deleted" in capsys.readouterr().out
     assert set(Registration.objects.values_list("pk", flat=True)) == {recent.pk, old_pending.pk}
     assert not Person.objects.filter(pk=stale.customer_id).exists()
-    stored = {path.name for path in (private_storage / "documents").iterdir()}
-    assert stored == set(DocumentCopy.objects.values_list("stored_name", flat=True))
+    assert stored_names() == set(DocumentCopy.objects.values_list("stored_name", flat=True))
     [event] = events(AuditEvent.Action.DRAFT_DISCARDED)
     assert event.details == {"reason": "stale"}
     assert event.registration_reference == stale.reference
@@ -895,26 +895,27 @@ def test_purge_expired_dry_run_counts_and_deletes_nothing(store, staff, capsys):
     assert not events(AuditEvent.Action.DRAFT_DISCARDED)
 
 
-def test_purge_expired_removes_files_no_record_names(store, staff, private_storage, capsys):
+def test_purge_expired_removes_files_no_record_names_once_past_the_grace(
+    store, staff, private_storage, capsys
+):
     registration = make_complete_draft(store=store, created_by=staff)
     kept = registration.documents.get().stored_name
-    folder = private_storage / "documents"
-    orphan = folder / ("ab" * 16)
-    orphan.write_bytes(b"ciphertext left by a rolled-back upload")
-    young = folder / ("cd" * 16)
-    young.write_bytes(b"an upload still in progress")
-    old = (timezone.now() - datetime.timedelta(hours=2)).timestamp()
-    import os
-
-    os.utime(orphan, (old, old))
+    orphan = "ab" * 16
+    put_stored(orphan, b"ciphertext left by a rolled-back upload")
+    # Just written: it may be an upload whose row is about to commit.
     call_command("purge_expired")
+    assert "orphaned document files: 0 deleted" in capsys.readouterr().out
+    assert stored_names() == {kept, orphan}
+    later = timezone.now() + datetime.timedelta(hours=2)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        call_command("purge_expired")
     assert "orphaned document files: 1 deleted" in capsys.readouterr().out
-    assert {path.name for path in folder.iterdir()} == {kept, young.name}
+    assert stored_names() == {kept}
     assert events(AuditEvent.Action.PURGED)[0].details["count"] == 1
 
 
 def test_the_stored_copy_of_a_png_is_not_the_png(store, staff, private_storage):
     registration = make_complete_draft(store=store, created_by=staff)
-    stored = (private_storage / "documents" / registration.documents.get().stored_name).read_bytes()
+    stored = stored_bytes(registration.documents.get().stored_name)
     assert PNG not in stored
     assert upload().name == "hkid.png"

@@ -22,6 +22,7 @@ from tests.factories import (
     start_draft,
     upload,
 )
+from tests.storage import all_stored_bytes, put_stored, remove_stored, stored_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
 
@@ -125,14 +126,13 @@ def test_the_stored_file_is_encrypted_under_a_random_name_and_decrypts_back(
     )
     copy = registration.documents.get()
     assert len(copy.stored_name) == 32 and int(copy.stored_name, 16) >= 0
-    path = private_storage / "documents" / copy.stored_name
-    stored = path.read_bytes()
+    stored = stored_bytes(copy.stored_name)
     assert secret not in stored
     assert b"CHAN Tai Man" not in stored and b"A123456" not in stored
     assert decrypt_bytes(stored) == secret
     assert copy.size == len(secret)
     assert "hkid" not in copy.stored_name
-    assert [p.name for p in private_storage.rglob("*") if p.is_file()] == [copy.stored_name]
+    assert list(all_stored_bytes()) == [f"documents/{copy.stored_name}"]
 
 
 def test_no_static_or_media_url_serves_a_stored_copy(staff_client, store, staff):
@@ -150,7 +150,7 @@ def test_no_static_or_media_url_serves_a_stored_copy(staff_client, store, staff)
 
 def test_stored_names_cannot_point_outside_the_folder():
     with pytest.raises(ValueError):
-        documents.stored_path("../../etc/passwd")
+        documents.storage_name("../../etc/passwd")
 
 
 # Who sees it, and how
@@ -289,12 +289,11 @@ UNAVAILABLE = (
 
 
 def _lose_file(copy: DocumentCopy) -> None:
-    documents.stored_path(copy.stored_name).unlink()
+    remove_stored(copy.stored_name)
 
 
 def _damage_file(copy: DocumentCopy) -> None:
-    path = documents.stored_path(copy.stored_name)
-    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    put_stored(copy.stored_name, stored_bytes(copy.stored_name)[:-10] + b"0123456789")
 
 
 @pytest.mark.parametrize("spoil", [_lose_file, _damage_file], ids=["missing", "damaged"])

@@ -1,8 +1,13 @@
 """rotate_keys re-encrypts everything under a new first key, so that the old key can go; a new
 blind-index key gets every index recomputed."""
 
+import fcntl
 import io
+import os
 import re
+import signal
+import subprocess
+import sys
 
 import pytest
 from cryptography.fernet import Fernet
@@ -23,6 +28,8 @@ from registrations.models import (
 )
 from registrations.selectors import registration_list_by_document
 from tests.factories import CUSTOMER, PDF, PNG, make_document_copy, make_person, make_registration
+from tests.storage import stored_bytes, stored_names
+from tests.test_startup import ROOT, database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -139,10 +146,11 @@ def test_rotation_changes_no_plaintext_and_no_timestamp(settings, old_key, recor
         for value in raw_values("registrations_person", column):
             assert value.startswith("gAAAAA")
             assert crypto.decrypts_with_primary_key(value)
-    folder = documents.documents_dir()
-    assert sorted(p.name for p in folder.iterdir()) == sorted(c.stored_name for c in copies)
-    for path in folder.iterdir():
-        assert b"PNG" not in path.read_bytes() and b"%PDF" not in path.read_bytes()
+    assert stored_names() == {c.stored_name for c in copies}
+    for name in stored_names():
+        stored = stored_bytes(name)
+        assert b"PNG" not in stored and b"%PDF" not in stored
+        assert crypto.decrypts_with_primary_key(stored.decode("ascii"))
 
 
 def test_check_says_the_old_key_is_needed_until_rotation_is_done(settings, old_key, records):
@@ -166,7 +174,7 @@ def test_an_interrupted_rotation_continues_where_it_stopped(settings, old_key, c
     assert "run rotate_keys again to continue" in output
     assert REMOVABLE not in output
     assert person_rows_under_first_key() == 2
-    assert AuditEvent.objects.order_by("-seq").first().details["finished"] is False
+    assert AuditEvent.objects.order_by("-id").first().details["finished"] is False
     settings.FIELD_ENCRYPTION_KEY = [NEW_KEY]
     assert key_problems(), "half-way, start-up still refuses to run without the old key"
 
@@ -176,14 +184,14 @@ def test_an_interrupted_rotation_continues_where_it_stopped(settings, old_key, c
     assert "Person: 2/5" in output and "Person: 4/5" in output and "Person: 5/5" in output
     assert person_rows_under_first_key() == 5
     assert output.rstrip().endswith(REMOVABLE)
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-id").first()
     assert event.details["rows"]["Person"] == 3  # the two done before were skipped
 
 
 def test_rotation_is_an_audit_event_with_what_it_did(settings, old_key, records):
     settings.FIELD_ENCRYPTION_KEY = [NEW_KEY, old_key]
     rotate()
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-id").first()
     assert event.action == AuditEvent.Action.KEYS_ROTATED
     assert event.user_agent == "manage.py"
     details = event.details
@@ -223,8 +231,9 @@ def test_a_value_no_key_can_read_stops_the_rotation_naming_the_row(settings, old
     settings.FIELD_ENCRYPTION_KEY = [NEW_KEY, old_key]
     with pytest.raises(CommandError, match=rf"Person #{person.pk} address does not decrypt"):
         rotate()
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-id").first()
     assert event.action == "keys_rotated" and event.details["finished"] is False
+    assert event.details["state"] == "interrupted"
 
 
 def test_every_encrypted_column_is_found_without_a_list_to_maintain():
@@ -263,7 +272,7 @@ def test_a_new_blind_index_key_gets_every_index_recomputed(settings, canary, sto
     assert key_problems() == []
     found = registration_list_by_document(document_type="hkid", document_number="A123456(3)")
     assert found == [registration]
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-id").first()
     assert event.details["mode"] == "reindex" and event.details["reindexed"] == 1
 
 
@@ -283,3 +292,67 @@ def test_rotate_keys_skips_the_start_up_check_that_refuses_a_new_index_key():
     from registrations.management.commands.rotate_keys import Command
 
     assert Command.requires_system_checks == []
+
+
+# A rotation is recorded when it starts and when it ends --------------------------------------
+
+
+def rotation_events() -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=AuditEvent.Action.KEYS_ROTATED).order_by("id"))
+
+
+def test_a_rotation_is_recorded_when_it_starts_and_when_it_ends(settings, old_key, records):
+    settings.FIELD_ENCRYPTION_KEY = [NEW_KEY, old_key]
+    rotate("--batch-size", "100")
+    started, ended = rotation_events()
+    assert started.details == {"state": "started", "mode": "rotate", "batch_size": 100}
+    assert ended.details["state"] == "finished" and ended.details["finished"] is True
+    assert ended.details["started_id"] == started.id
+    assert started.user_agent == ended.user_agent == "manage.py"
+
+
+def test_a_rotation_broken_off_is_recorded_as_interrupted(settings, old_key, records):
+    settings.FIELD_ENCRYPTION_KEY = [NEW_KEY, old_key]
+
+    def stop(label: str, done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        keys_rotation.keys_rotate(progress=stop)
+    started, ended = rotation_events()
+    assert started.details["state"] == "started"
+    assert ended.details["state"] == "interrupted" and ended.details["finished"] is False
+    assert ended.details["started_id"] == started.id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_rotation_leaves_its_started_event(settings, old_key, canary, tmp_path):
+    """Killed outright (no `finally` runs): the event written before the first batch stays."""
+    for _ in range(300):
+        make_person()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))},
+        "DJANGO_SETTINGS_MODULE": "simreg.settings",
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEYS": f"{NEW_KEY},{old_key}",
+        "DATABASE_URL": database_url(),
+        "SIMREG_PRIVATE_STORAGE": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [sys.executable, "manage.py", "rotate_keys", "--batch-size", "1"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE)
+    try:
+        # A pipe of one page: unread, it stops the command half-way at its next line.
+        fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+        first = process.stdout.readline().decode()
+        assert re.match(r"\w+: \d+/\d+$", first.strip()), first
+        assert process.poll() is None, "the rotation ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+        process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+    events = rotation_events()
+    assert [event.details["state"] for event in events] == ["started"]
+    assert events[0].details["mode"] == "rotate"

@@ -7,6 +7,7 @@ folder, the session table and the captured logs are searched for the customer's 
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from registrations.models import Registration
 from tests.factories import PNG, upload
+from tests.storage import all_stored_bytes
 
 NAME_EN = "WONG Siu Ling"
 NAME_ZH = "黃小玲𠮷"
@@ -52,6 +54,12 @@ def needle_forms(needle: str) -> list[bytes]:
 
 def found_in_bytes(data: bytes) -> list[str]:
     return [needle for needle in NEEDLES if any(form in data for form in needle_forms(needle))]
+
+
+def temporary_files() -> set[Path]:
+    """The files in the system's folder for temporary files (where an upload or a download
+    would be spooled)."""
+    return {path for path in Path(tempfile.gettempdir()).iterdir() if path.is_file()}
 
 
 def drive_the_whole_flow(client, supervisor) -> Registration:
@@ -128,6 +136,7 @@ def test_no_identity_value_is_left_in_plaintext_anywhere(
         with connection.cursor() as cursor:
             cursor.execute("VACUUM")
 
+    temporary_before = temporary_files()
     client.force_login(staff)
     registration = drive_the_whole_flow(client, supervisor)
     client.force_login(staff)
@@ -172,13 +181,26 @@ def test_no_identity_value_is_left_in_plaintext_anywhere(
                     if cursor.fetchone():
                         leaks.setdefault(f"{table}.{column}", []).append(needle)
 
-    # The uploaded files (and anything else) under the private storage root.
-    files = [path for path in Path(private_storage).rglob("*") if path.is_file()]
+    # The uploaded files (and anything else) in the private storage: a folder, or a bucket.
+    files = all_stored_bytes()
     assert files, "the copy was stored"
-    for path in files:
-        found = found_in_bytes(path.read_bytes())
+    for name, data in files.items():
+        found = found_in_bytes(data)
         if found:
-            leaks[str(path)] = found
+            leaks[f"private storage {name}"] = found
+    if Path(private_storage).exists():
+        for path in Path(private_storage).rglob("*"):
+            if path.is_file() and (found := found_in_bytes(path.read_bytes())):
+                leaks[str(path)] = found
+
+    # No temporary file (an upload spooled to disk, a download buffered) holds them either.
+    for path in temporary_files() - temporary_before:
+        try:
+            found = found_in_bytes(path.read_bytes())
+        except OSError:
+            continue  # gone already
+        if found:
+            leaks[f"temporary file {path.name}"] = found
 
     # Sessions, decoded.
     sessions = list(Session.objects.all())

@@ -36,12 +36,6 @@ def terminated(store, staff, supervisor, *, days_ago: int) -> Registration:
     return registration
 
 
-@pytest.fixture
-def private_storage(settings, tmp_path):
-    settings.PRIVATE_STORAGE_ROOT = tmp_path
-    return tmp_path
-
-
 def with_copy(registration, staff) -> DocumentCopy:
     return DocumentCopy.objects.create(
         registration=registration,
@@ -78,7 +72,7 @@ def test_hong_kong_keeps_12_months_after_termination_then_purges(
     assert old.purged_at is not None and old.customer_id is None and old.comment == ""
     assert not Person.objects.filter(pk=customer_pk).exists()
     assert old.history.get().comment == ""
-    assert not documents.stored_path(copy.stored_name).exists()
+    assert not documents.is_stored(copy.stored_name)
     assert DocumentCopy.objects.get(pk=copy.pk).purged_at is not None
     # What the audit needs stays.
     assert (old.reference, old.status, old.iccid) == (old.reference, "terminated", old.iccid)

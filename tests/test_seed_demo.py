@@ -1,21 +1,27 @@
 """`make run` seeds demo stores, one user per role and a few sample records."""
 
+import base64
 import io
+from urllib.parse import urlencode
 
 import pytest
 from django.core.management import CommandError, call_command
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from registrations import roles
 from registrations.audit import audit_chain_verify
 from registrations.models import Registration, Store
+from tests.factories import make_user
 
-pytestmark = pytest.mark.django_db
+# The real sign-in pages, second factor included.
+pytestmark = [pytest.mark.django_db, pytest.mark.second_factor]
 
 LOGINS = {
     "counter.mk": "demo-counter-mk",
     "counter.cwb": "demo-counter-cwb",
     "supervisor": "demo-supervisor",
     "compliance": "demo-compliance",
-    "admin": "demo-admin",
+    "admin": "demo-superuser",
 }
 
 
@@ -27,11 +33,34 @@ def seeded(settings, tmp_path):
     return out.getvalue()
 
 
+# The demo users who sign in with a second factor: their codes come from `demo_otp`.
+WITH_CODE = {"supervisor", "compliance", "admin"}
+
+
+def demo_code(username: str) -> str:
+    out = io.StringIO()
+    call_command("demo_otp", username, stdout=out, stderr=io.StringIO())
+    return out.getvalue().strip()
+
+
+def sign_in(client, username: str, password: str) -> None:
+    response = client.post(
+        "/login/",
+        urlencode({"username": username, "password": password}),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 302, username
+    if username in WITH_CODE:
+        assert client.get("/")["Location"].startswith("/account/second-factor/"), username
+        response = client.post("/account/second-factor/", {"otp_token": demo_code(username)})
+        assert response.status_code == 302, username
+
+
 def test_seed_demo_prints_every_login_and_each_user_signs_in_to_their_home(client, seeded):
     for username, password in LOGINS.items():
         assert username in seeded and password in seeded
-        response = client.post("/login/", {"username": username, "password": password})
-        assert response.status_code == 302, username
+        assert (f"demo_otp {username}" in seeded) == (username in WITH_CODE), username
+        sign_in(client, username, password)
         home = client.get("/")
         assert home.status_code == 200, username
         client.post("/logout/")
@@ -42,15 +71,33 @@ def test_sample_records_cover_the_review_states_and_are_audited(client, seeded):
     statuses = sorted(Registration.objects.values_list("status", flat=True))
     assert statuses == ["approved", "pending", "pending", "pending", "returned"]
     assert audit_chain_verify().ok
-    client.post("/login/", {"username": "supervisor", "password": "demo-supervisor"})
+    sign_in(client, "supervisor", "demo-supervisor")
     home = client.get("/").content.decode()
     assert '<span class="stat-number" id="pending-count">3</span>' in home
 
 
 def test_seeding_again_changes_no_record(seeded):
     before = Registration.objects.count()
+    keys = dict(TOTPDevice.objects.values_list("user__username", "key"))
     call_command("seed_demo", "--force", stdout=io.StringIO())
     assert Registration.objects.count() == before
+    # The same authenticator keys: an app set up from the first run keeps working.
+    assert dict(TOTPDevice.objects.values_list("user__username", "key")) == keys
+    assert set(keys) == WITH_CODE
+
+
+def test_demo_otp_prints_a_key_only_for_a_demo_authenticator(seeded):
+    out = io.StringIO()
+    call_command("demo_otp", "supervisor", "--key", stdout=out)
+    device = TOTPDevice.objects.get(user__username="supervisor")
+    assert base64.b32decode(out.getvalue().strip()) == device.bin_key
+    # An authenticator enrolled by its user: its codes are nobody else's business.
+    real = make_user(roles.SUPERVISOR, username="real")
+    TOTPDevice.objects.create(user=real, name="authenticator", confirmed=True)
+    with pytest.raises(CommandError, match="no demo authenticator"):
+        call_command("demo_otp", "real", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="no demo authenticator"):
+        call_command("demo_otp", "counter.mk", stdout=io.StringIO())
 
 
 def test_seed_demo_refuses_to_run_in_production(settings):

@@ -19,7 +19,7 @@ def production_env(**overrides) -> dict:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "FIELD_", "BLIND_", "DATABASE_", "SIMREG_"))
+        if not k.startswith(("DJANGO_", "FIELD_", "BLIND_", "DATABASE_", "SIMREG_", "AUDIT_"))
     }
     env.update(
         DJANGO_SETTINGS_MODULE="simreg.settings",
@@ -27,6 +27,7 @@ def production_env(**overrides) -> dict:
         DJANGO_SECRET_KEY="Zq8vR2mW9xT4pL7nB3cF6hJ1sD5gK0yA-uE_w3Xr5Yt8Uo1Ip4As7Df0Gh",
         FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         BLIND_INDEX_KEY="production-like-blind-index-key",
+        AUDIT_SIGNING_KEY="cHJvZHVjdGlvbi1saWtlLWF1ZGl0LXNpZ25pbmcta3k=",
         DJANGO_ALLOWED_HOSTS="simreg.example.com",
         DATABASE_URL="sqlite:///" + str(ROOT / "var" / "startup-check.sqlite3"),
     )
@@ -46,19 +47,38 @@ def manage(*args, env) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "missing", ["DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"]
+    "missing",
+    ["DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "AUDIT_SIGNING_KEY"],
 )
 def test_a_missing_key_stops_start_up_naming_the_key_and_how_to_make_it(missing):
     result = manage("check", env=production_env(**{missing: None}))
     assert result.returncode != 0
     assert f"{missing} is not set" in result.stderr
     assert "Generate one with" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
-def test_a_malformed_encryption_key_stops_start_up():
-    result = manage("check", env=production_env(FIELD_ENCRYPTION_KEYS="not-a-fernet-key"))
-    assert result.returncode != 0
-    assert "FIELD_ENCRYPTION_KEY" in result.stderr
+@pytest.mark.parametrize(
+    ("keys", "position"),
+    [("not-a-fernet-key", "1 of 1"), (f"{Fernet.generate_key().decode()},c2hvcnQ=", "2 of 2")],
+)
+def test_a_malformed_encryption_key_stops_start_up_with_one_line_saying_how_to_make_one(
+    keys, position
+):
+    env = production_env(FIELD_ENCRYPTION_KEYS=keys)
+    for command in (
+        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", "rotate_keys", "--check"],
+        [sys.executable, "-c", "import simreg.wsgi"],
+    ):
+        result = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 1, command
+        assert "Traceback" not in result.stderr, command
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"FIELD_ENCRYPTION_KEYS: key number {position} is not a Fernet")
+        assert "Generate one with: python -c" in line and "Fernet.generate_key()" in line
 
 
 def test_check_deploy_with_production_settings_prints_no_warning():
@@ -115,3 +135,13 @@ def test_a_changed_blind_index_key_stops_start_up(settings):
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "BLIND_INDEX_KEY differs" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key", ["not-base64!", "c2hvcnQ=", "dG9vLWxvbmctZm9yLWFuLWVkMjU1MTktc2VlZC0zMy1ieXRlcyEh"]
+)
+def test_an_audit_signing_key_that_is_not_an_ed25519_key_stops_start_up(key):
+    result = manage("check", env=production_env(AUDIT_SIGNING_KEY=key))
+    assert result.returncode != 0
+    assert "AUDIT_SIGNING_KEY is not an Ed25519 key" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -19,12 +19,16 @@ def create_key_canary(apps, schema_editor):
 
 
 def create_triggers(apps, schema_editor):
-    for statement in db_triggers.create_statements(schema_editor.connection.vendor):
+    for statement in db_triggers.create_statements(
+        schema_editor.connection.vendor, tables=(db_triggers.EVENTS,)
+    ):
         schema_editor.execute(statement)
 
 
 def drop_triggers(apps, schema_editor):
-    for statement in db_triggers.drop_statements(schema_editor.connection.vendor):
+    for statement in db_triggers.drop_statements(
+        schema_editor.connection.vendor, tables=(db_triggers.EVENTS,)
+    ):
         schema_editor.execute(statement)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable
 
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -77,29 +77,47 @@ def user_create_or_update(
 
 
 @transaction.atomic
+def user_password_changed(
+    *, user: User, created: bool = False, actor: User | None = None, origin: Origin = COMMAND_LINE
+) -> None:
+    """Record a password set outside the services: by Django's `changepassword`, or for a
+    superuser made by `createsuperuser` (`created`; without a password when none was given).
+    Says that the password changed, never what to."""
+    details = {"object": "user", "username": user.get_username(), "created": created}
+    fields = ["is_superuser"] if created else []
+    if user.has_usable_password():
+        details["change"] = "password"
+        fields.append("password")
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.USER_CHANGED,
+        origin=origin,
+        fields=fields,
+        details=details,
+    )
+
+
+@transaction.atomic
 def decisions_mark_seen(*, user: User) -> None:
     User.objects.filter(pk=user.pk).update(decisions_seen_at=timezone.now())
 
 
-def sign_in_refused(*, username: str, origin: Origin = COMMAND_LINE) -> None:
-    """A sign-in refused because the user name is locked: a failed sign-in, marked as such.
-
-    At most one such event per name a minute, so that a script hammering a locked name cannot
-    flood the audit log (each append takes the chain's lock).
-    """
-    user, logged_name = selectors.sign_in_name(username=username)
-    recently = AuditEvent.objects.filter(
-        actor_username=logged_name,
-        action=AuditEvent.Action.LOGIN_FAILED,
-        reason="locked",
-        at__gte=timezone.now() - datetime.timedelta(minutes=1),
-    )
-    if recently.exists():
-        return
+@transaction.atomic
+def user_password_reset(
+    *, user: User, password: str, actor: User, origin: Origin = COMMAND_LINE
+) -> User:
+    """Give a member of staff a new password (validated by the caller's form): a superuser
+    anyone's, a supervisor the counter staff of their stores. Their open sessions end with it."""
+    if not selectors.staff_can_manage(actor=actor, user=user):
+        raise PermissionDenied("Not yours to reset.")
+    user.set_password(password)
+    user.save(update_fields=["password"])
     audit_record(
-        actor=user,
-        actor_username=logged_name,
-        action=AuditEvent.Action.LOGIN_FAILED,
+        actor=actor,
+        action=AuditEvent.Action.USER_CHANGED,
         origin=origin,
-        reason="locked",
+        store=user.stores.filter(pk__in=actor.supervised_stores.values("pk")).first(),
+        fields=["password"],
+        details={"object": "user", "username": user.get_username(), "reset": True},
     )
+    return user

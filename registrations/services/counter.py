@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,11 +25,13 @@ from registrations.models import (
     PendingChange,
     Person,
     Registration,
+    RegistrationEditor,
     StatusChange,
     Store,
     User,
 )
 from registrations.policy import PolicyProfile, current_policy, sim_limit
+from registrations.storage import StorageUnavailable
 from registrations.validators import (
     BUSINESS_REGISTRATION,
     age_on,
@@ -38,6 +41,8 @@ from registrations.validators import (
     validate_iccid,
     validate_msisdn,
 )
+
+logger = logging.getLogger(__name__)
 
 # The counter flow -------------------------------------------------------------------------------
 #
@@ -84,6 +89,14 @@ MISSING = {
     "contact_number": _("Enter a contact number."),
 }
 
+# The form field of each kind of copy, for a message beside the upload.
+COPY_FIELDS = {
+    DocumentCopy.Kind.IDENTITY: "identity_copy",
+    DocumentCopy.Kind.PROOF_OF_ADDRESS: "proof_of_address",
+    DocumentCopy.Kind.REPRESENTATIVE: "representative_copy",
+}
+COPY_NOT_STORED = _("The document copy could not be stored; try again. Nothing you typed was lost.")
+
 ONLINE_REFERENCE = re.compile(r"^[A-Z0-9][A-Z0-9\-/]{3,39}$")
 
 
@@ -117,6 +130,19 @@ def _locked(registration: Registration) -> Registration:
         Registration.objects.select_for_update(of=("self",))
         .select_related("store", "customer", "representative")
         .get(pk=registration.pk)
+    )
+
+
+def _editor_note(registration: Registration, actor: User | None) -> None:
+    """Keep who entered or changed the record, for the four-eyes rule at decision time.
+
+    In the caller's transaction: a save that rolls back leaves no trace here either. The first
+    time is kept; a later save by the same person adds nothing (the row is unique).
+    """
+    if actor is None or actor.pk is None:
+        return
+    RegistrationEditor.objects.bulk_create(
+        [RegistrationEditor(registration=registration, user=actor)], ignore_conflicts=True
     )
 
 
@@ -187,6 +213,7 @@ def registration_create_draft(
 ) -> Registration:
     _require_counter_of(actor, store)
     registration = Registration.objects.create(store=store, created_by=actor)
+    _editor_note(registration, actor)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.DRAFT_CREATED,
@@ -273,6 +300,7 @@ def registration_save_materials(
     if complete_step:
         registration.step = max(registration.step, 2)
     registration.save()
+    _editor_note(registration, actor)
     after = {
         "customer_kind": customer_kind,
         "document_type": document_type,
@@ -327,6 +355,7 @@ def registration_save_channel(
     if complete_step:
         registration.step = max(registration.step, 3)
     registration.save()
+    _editor_note(registration, actor)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.DRAFT_SAVED,
@@ -474,6 +503,7 @@ def registration_save_identity(
             for name in _changed(rep_before, _person_values(rep, REPRESENTATIVE_FIELDS))
         ]
     registration.save()
+    _editor_note(registration, actor)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.DRAFT_SAVED,
@@ -720,6 +750,8 @@ def registration_submit(
         actor=actor,
         at=registration.submitted_at,
     )
+    # submitted_by names the last submitter only: an earlier round's stays barred from deciding.
+    _editor_note(registration, actor)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.RESUBMITTED
@@ -773,8 +805,16 @@ def _document_copy_write(
     actor: User,
     origin: Origin,
     replace: bool,
+    field: str,
 ) -> DocumentCopy:
-    stored_name = documents.write_encrypted(upload.data)
+    try:
+        stored_name = documents.write_encrypted(upload.data)
+    except StorageUnavailable as exc:
+        # Nothing was kept; the page shows the message beside the upload with what was typed.
+        logger.warning("A document copy was not stored: %s", exc)
+        raise ValidationError(
+            {field: ValidationError(COPY_NOT_STORED, code="storage_unavailable")}
+        ) from None
     try:
         replaced: list[str] = []
         if replace:
@@ -791,6 +831,7 @@ def _document_copy_write(
         )
         # An upload is activity: the draft is not stale.
         Registration.objects.filter(pk=registration.pk).update(updated_at=timezone.now())
+        _editor_note(registration, actor)
         audit_record(
             actor=actor,
             action=AuditEvent.Action.DOCUMENT_UPLOADED,
@@ -832,6 +873,7 @@ def document_copy_store(
         actor=actor,
         origin=origin,
         replace=True,
+        field=COPY_FIELDS[kind],
     )
 
 
@@ -965,6 +1007,7 @@ def registration_request_change(
         requested_by=actor,
     )
     _pending_change_save(change)
+    _editor_note(registration, actor)
     fields = list(changed)
     if renewed_copy is not None:
         change.new_document_copy = _document_copy_write(
@@ -974,6 +1017,7 @@ def registration_request_change(
             actor=actor,
             origin=origin,
             replace=False,
+            field="renewed_copy",
         )
         change.save(update_fields=["new_document_copy"])
         fields.append("document_copy")
@@ -1007,6 +1051,7 @@ def registration_request_termination(
         requested_by=actor,
     )
     _pending_change_save(change)
+    _editor_note(registration, actor)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.TERMINATION_REQUESTED,

@@ -117,8 +117,8 @@ def document_files_purge_orphans(*, now: datetime.datetime | None = None) -> int
     """Delete stored files no row names (left behind by a write that rolled back)."""
     now = now or timezone.now()
     orphans = documents.orphan_files(known=selectors.document_stored_names(), now=now)
-    for path in orphans:
-        path.unlink(missing_ok=True)
+    for stored_name in orphans:
+        documents.delete_stored(stored_name)
     if orphans:
         audit_record(
             actor=None,

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from registrations import roles
+from registrations import roles, selectors
 from registrations.audit import COMMAND_LINE, Origin, audit_record
 from registrations.models import (
     AuditEvent,
@@ -46,14 +46,14 @@ def _require_reviewer_of(user: User, store: Store, *, permission: str = roles.RE
         raise PermissionDenied
 
 
-def _check_four_eyes(*, reviewer: User, created_by_id: int | None, submitted_by_id: int | None):
-    if reviewer.pk in {created_by_id, submitted_by_id}:
-        raise ValidationError(
-            _(
-                "Four-eyes rule: you created or submitted this record, "
-                "so another supervisor must decide it."
-            )
-        )
+FOUR_EYES_RECORD = _(
+    "Four-eyes rule: you entered, changed or submitted this record, "
+    "so another supervisor must decide it."
+)
+FOUR_EYES_CHANGE = _(
+    "Four-eyes rule: you asked for this change or entered or changed this record, "
+    "so another supervisor must decide it."
+)
 
 
 @transaction.atomic
@@ -80,11 +80,8 @@ def registration_decide(
         raise ValidationError({"reason_code": _("Choose a reason for rejecting or returning.")})
     if reason_code and reason_code not in ReasonCode.values:
         raise ValidationError({"reason_code": _("Choose a reason from the list.")})
-    _check_four_eyes(
-        reviewer=reviewer,
-        created_by_id=registration.created_by_id,
-        submitted_by_id=registration.submitted_by_id,
-    )
+    if selectors.registration_decision_barred(user=reviewer, registration=registration):
+        raise ValidationError(FOUR_EYES_RECORD, code="four_eyes")
     now = timezone.now()
     pending = Registration.objects.filter(pk=registration.pk, status=Status.PENDING)
     if submitted_at is not None:
@@ -147,7 +144,8 @@ def pending_change_decide(
         raise ValidationError({"reason_code": _("Choose a reason for rejecting.")})
     if reason_code and reason_code not in ReasonCode.values:
         raise ValidationError({"reason_code": _("Choose a reason from the list.")})
-    _check_four_eyes(reviewer=reviewer, created_by_id=change.requested_by_id, submitted_by_id=None)
+    if selectors.pending_change_decision_barred(user=reviewer, change=change):
+        raise ValidationError(FOUR_EYES_CHANGE, code="four_eyes")
     now = timezone.now()
     won = PendingChange.objects.filter(pk=change.pk, status=PendingChange.Status.PENDING).update(
         status=PendingChange.Status.APPROVED if approve else PendingChange.Status.REJECTED,

@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
-from registrations.audit import COMMAND_LINE
-from registrations.audit_export import (
+from registrations.audit import (
+    COMMAND_LINE,
     CSV,
     EXPORT_FORMATS,
     JSONL,
@@ -117,7 +117,7 @@ class Command(BaseCommand):
                 file.close()
             # Once the file is written (or the export failed half-way): the event records the
             # rows that actually left.
-            if export.started_seq is not None:
+            if export.started_id is not None:
                 audit_export_ended(
                     export=export, actor=None, origin=COMMAND_LINE, complete=complete
                 )

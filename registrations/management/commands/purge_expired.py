@@ -59,6 +59,11 @@ class Command(BaseCommand):
                 ),
                 run=lambda: services.document_files_purge_orphans(now=now),
             ),
+            Purge(
+                label="sign-in counters that hold nothing back any more",
+                count=lambda: selectors.sign_in_counters_idle(now=now).count(),
+                run=lambda: services.sign_in_counters_purge(now=now),
+            ),
         ]
 
     def handle(self, *args, dry_run: bool = False, **options):

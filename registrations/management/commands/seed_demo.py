@@ -1,9 +1,10 @@
 import datetime
+import hmac
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from registrations import roles, services
+from registrations import roles, selectors, services
 from registrations.documents import CheckedUpload
 from registrations.models import Registration, Store, User
 
@@ -17,8 +18,25 @@ USERS = [
     ("counter.cwb", "demo-counter-cwb", roles.COUNTER_STAFF, ["CWB1"], [], False),
     ("supervisor", "demo-supervisor", roles.SUPERVISOR, [], ["MK01", "CWB1"], False),
     ("compliance", "demo-compliance", roles.COMPLIANCE_ADMIN, [], [], False),
-    ("admin", "demo-admin", None, [], [], True),
+    ("admin", "demo-superuser", None, [], [], True),
 ]
+
+
+def demo_totp_key(username: str) -> str:
+    """The authenticator key (hex) of a demo user: derived from this installation's secret key,
+    so that `demo_otp` can print the current code and seeding again keeps the same key."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"simreg demo authenticator:{username}".encode(), "sha256"
+    ).digest()
+    return digest[:20].hex()
+
+
+def _enrol_demo_second_factor(user) -> None:
+    """Enrol the demo user's authenticator, unless it already is (seeding runs at every start)."""
+    key = demo_totp_key(user.get_username())
+    device = selectors.second_factor_device_for(user=user)
+    if device is None or not hmac.compare_digest(device.key, key):
+        services.second_factor_enrol_key(user=user, key=key)
 
 
 # A 1x1 PNG stands in for the scan of each demo customer's document.
@@ -115,7 +133,7 @@ class Command(BaseCommand):
         }
         self.stdout.write("Demo logins:")
         for username, password, role, works_at, supervises, superuser in USERS:
-            services.user_create_or_update(
+            user = services.user_create_or_update(
                 username=username,
                 password=password,
                 roles=[role] if role else [],
@@ -124,7 +142,15 @@ class Command(BaseCommand):
                 is_superuser=superuser,
             )
             label = role or "Superuser"
-            self.stdout.write(f"  {label:<17} {username:<12} password: {password}")
+            line = f"  {label:<17} {username:<12} password: {password:<17}"
+            if roles.needs_second_factor(user):
+                _enrol_demo_second_factor(user)
+                line += f"  code: manage.py demo_otp {username}"
+            self.stdout.write(line.rstrip())
+        self.stdout.write(
+            "A user with a code signs in with it after the password: `python manage.py demo_otp "
+            "USERNAME` prints the current one (`--key` prints the key for an authenticator app)."
+        )
         made = _sample_registrations()
         if made:
             self.stdout.write(f"Created {made} sample registrations (fictitious customers).")

@@ -8,11 +8,14 @@ from registrations import db_triggers
 class DatabaseOperations(base.DatabaseOperations):
     def sql_flush(self, style, tables, **kwargs):
         statements = super().sql_flush(style, tables, **kwargs)
-        if db_triggers.TABLE not in tables:
+        guarded = tuple(table for table in db_triggers.APPEND_ONLY_TABLES if table in tables)
+        if not guarded:
             return statements
         vendor = self.connection.vendor
         return (
-            db_triggers.drop_statements(vendor) + statements + db_triggers.create_statements(vendor)
+            db_triggers.drop_statements(vendor, guarded)
+            + statements
+            + db_triggers.create_statements(vendor, guarded)
         )
 
 
