@@ -5,19 +5,33 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve worker test test-sqlite test-postgres test-s3 lint format keys install install-test messages clean
+.PHONY: run serve worker lock audit-deps test test-sqlite test-postgres test-s3 lint format keys install install-test messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet .
+# Installs are reproducible: every package pinned with its hashes (requirements/*.lock, made
+# from pyproject.toml by `make lock`), and pip refuses anything else.
+$(VENV)/.installed: requirements/app.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/app.lock
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet ".[test]"
+$(VENV)/.installed-test: requirements/test.lock $(VENV)/.installed
+	$(BIN)/pip install --quiet --require-hashes -r requirements/test.lock
 	touch $@
+
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --quiet \
+	  -o requirements/app.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
+	  --quiet -o requirements/test.lock
+
+# The installed packages against the vulnerability snapshot that the test extras install
+# (offline; it says what it could not check).
+audit-deps: $(VENV)/.installed-test
+	$(BIN)/python .ci/audit_deps.py
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
