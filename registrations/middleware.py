@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -7,13 +8,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.functional import SimpleLazyObject, empty
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from registrations import roles, selectors
+from registrations import metrics, roles, selectors
+from simreg import logs
 
 
 class NoStoreMiddleware:
@@ -216,3 +221,68 @@ class IdleSignOutMiddleware:
         return redirect_to_login(
             request.get_full_path() if request.method == "GET" else "", settings.LOGIN_URL
         )
+
+
+request_logger = logging.getLogger("simreg.request")
+
+
+class RequestLogMiddleware:
+    """First in line: gives each request its id (X-Request-ID from the proxy when it is a safe
+    token, else a new one), returned in the response; logs the request once answered and
+    counts its latency (registrations.metrics) by view name, never by path.
+
+    The log line holds the method, the path without its query string, the status, the duration
+    and the signed-in user's id: no header, body or form value (simreg.logs).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = logs.request_id_from(request.headers.get(logs.REQUEST_ID_HEADER))
+        # Kept until the response is closed (request_finished): Django logs an error response
+        # ("Not Found: ...") after the middleware has returned it.
+        logs.request_id_var.set(request_id)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        seconds = time.perf_counter() - started
+        response[logs.REQUEST_ID_HEADER] = request_id
+        metrics.request_observed(
+            view=_view_name(request), status=response.status_code, seconds=seconds
+        )
+        request_logger.info(
+            "%s %s %s",
+            request.method,
+            request.path[: logs.PATH_MAX],
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 1),
+                "user_id": _user_id(request),
+            },
+        )
+        return response
+
+
+@receiver(request_finished, dispatch_uid="simreg-forget-request-id")
+def _forget_request_id(sender, **kwargs) -> None:
+    logs.request_id_var.set("")
+
+
+def _view_name(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        return match.view_name
+    if request.path.startswith("/" + settings.STATIC_URL.lstrip("/")):
+        return "static"
+    return "unmatched"
+
+
+def _user_id(request: HttpRequest) -> int | None:
+    """The signed-in user's id, when the request already loaded its user (no query for it)."""
+    user = getattr(request, "user", None)
+    if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+        return None
+    return user.pk if user is not None and user.is_authenticated else None

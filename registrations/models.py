@@ -361,6 +361,26 @@ class StatusChange(models.Model):
         super().save(*args, **kwargs)
 
 
+class StoreStatusCount(models.Model):
+    """How many registrations of a store are in a status, so that pages need no COUNT over
+    the registrations. Kept by services.registration_status_count_move in the transaction of
+    every status change; one row per store and status, so no counter is global."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Registration.Status)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("registration count")
+        verbose_name_plural = _("registration counts")
+        constraints = [
+            models.UniqueConstraint(fields=["store", "status"], name="store_status_count_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.status}: {self.count}"
+
+
 class RegistrationEditor(models.Model):
     """Someone who entered or changed a registration's identity or materials, submitted it or
     asked for a change to it: the four-eyes rule keeps them from deciding it or its changes.

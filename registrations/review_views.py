@@ -65,7 +65,16 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
             channel=filters.get("channel", ""),
             sim_kind=filters.get("sim_kind", ""),
         )
-        page = Paginator(queue, QUEUE_PAGE_SIZE).get_page(self.request.GET.get("page"))
+        page = selectors.review_queue_page(
+            queue=queue,
+            after=self.request.GET.get("after"),
+            before=self.request.GET.get("before"),
+            size=QUEUE_PAGE_SIZE,
+        )
+        narrowed = any(filters.get(name) for name in ("older_than", "channel", "sim_kind"))
+        count, count_exact = selectors.review_queue_count(
+            user=user, store=filters.get("store"), queue=queue if narrowed else None
+        )
         changes = Paginator(
             selectors.change_queue_for(
                 user=user,
@@ -77,22 +86,25 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
         for change in changes:
             change.field_labels = [field_label(name) for name in change.changed_fields]
         overdue_before = timezone.now() - current_policy().review_target
-        for registration in page:
+        for registration in page["rows"]:
             registration.is_overdue = registration.submitted_at < overdue_before
         query = self.request.GET.copy()
-        query.pop("page", None)
-        query.pop("changes_page", None)
+        for name in ("page", "after", "before", "changes_page"):
+            query.pop(name, None)
         services.registration_view_list(
             actor=user,
             origin=Origin.of(self.request),
             view="review_queue",
-            references=[r.reference for r in page] + [c.registration.reference for c in changes],
+            references=[r.reference for r in page["rows"]]
+            + [c.registration.reference for c in changes],
             details={"filters": {k: str(v) for k, v in filters.items() if v}},
         )
         context.update(
             filtered=any(filters.values()),
             form=form,
             page=page,
+            queue_count=count,
+            queue_count_exact=count_exact,
             changes=changes,
             query=query.urlencode(),
             review_target=current_policy().review_target,

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import datetime
+import re
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticToken
@@ -23,6 +36,7 @@ from registrations.models import (
     SignInThrottle,
     StatusChange,
     Store,
+    StoreStatusCount,
     User,
 )
 from registrations.policy import current_policy
@@ -69,10 +83,42 @@ def registration_list_by_document(
     ]
 
 
+def store_status_counts(*, stores: QuerySet[Store]) -> dict[str, int]:
+    """How many registrations of these stores are in each status, from the counters the
+    services keep (StoreStatusCount): a few rows per store, however many registrations."""
+    return dict(
+        StoreStatusCount.objects.filter(store__in=stores)
+        .values_list("status")
+        .annotate(n=Sum("count"))
+        .order_by()
+        .values_list("status", "n")
+    )
+
+
+def store_status_counts_drift() -> list[tuple[int, str, int, int]]:
+    """(store, status, kept, counted) wherever the counters differ from a COUNT of the rows;
+    empty when they agree. Counts every registration: for checks, never for a page."""
+    counted = {
+        (store, status): n
+        for store, status, n in Registration.objects.values_list("store_id", "status")
+        .annotate(n=Count("*"))
+        .order_by()
+    }
+    kept = {
+        (store, status): n
+        for store, status, n in StoreStatusCount.objects.values_list("store_id", "status", "count")
+    }
+    return sorted(
+        (store, status, kept.get((store, status), 0), counted.get((store, status), 0))
+        for store, status in counted.keys() | kept.keys()
+        if kept.get((store, status), 0) != counted.get((store, status), 0)
+    )
+
+
 def counter_home_for(*, user: User) -> dict:
     """The counter's home: its stores' drafts to resume and records returned for correction."""
     mine = Registration.objects.filter(store__in=user.stores.all())
-    by_status = dict(mine.values_list("status").annotate(n=Count("*")).values_list("status", "n"))
+    by_status = store_status_counts(stores=user.stores.all())
     recent = mine.select_related("store", "created_by").only(
         "reference",
         "status",
@@ -96,19 +142,23 @@ def counter_home_for(*, user: User) -> dict:
 
 def review_home_for(*, user: User) -> dict:
     """The supervisor's home: how much waits for review in each supervised store."""
-    # Aggregated from the pending rows only, which the (store, status, submitted_at) index holds.
-    waiting = {
-        row["store"]: row
-        for row in Registration.objects.filter(
-            status=Registration.Status.PENDING, store__in=user.supervised_stores.all()
-        )
-        .values("store")
-        .annotate(pending=Count("*"), oldest=Min("submitted_at"))
-    }
-    stores = list(user.supervised_stores.order_by("code"))
+    # Counts from the counters; the oldest submission of each store is the first entry of the
+    # (store, status, submitted_at) index, however long the backlog.
+    oldest = (
+        Registration.objects.filter(store=OuterRef("pk"), status=Registration.Status.PENDING)
+        .order_by("submitted_at")
+        .values("submitted_at")[:1]
+    )
+    pending = StoreStatusCount.objects.filter(
+        store=OuterRef("pk"), status=Registration.Status.PENDING
+    ).values("count")[:1]
+    stores = list(
+        user.supervised_stores.annotate(
+            oldest=Subquery(oldest), pending=Subquery(pending)
+        ).order_by("code")
+    )
     for store in stores:
-        store.pending = waiting.get(store.pk, {}).get("pending", 0)
-        store.oldest = waiting.get(store.pk, {}).get("oldest")
+        store.pending = store.pending or 0
     return {"stores": stores, "pending": sum(s.pending for s in stores)}
 
 
@@ -339,6 +389,91 @@ def review_queue_for(
     )
 
 
+QUEUE_COUNT_LIMIT = 1000
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_CURSOR = re.compile(r"(\d{1,18})-(\d{1,19})")
+
+
+def review_queue_cursor(registration: Registration) -> str:
+    """Where a page of the queue ends: the submission time (microseconds) and the id."""
+    since_epoch = registration.submitted_at - _EPOCH
+    micros = (since_epoch.days * 86400 + since_epoch.seconds) * 1_000_000
+    return f"{micros + since_epoch.microseconds}-{registration.pk}"
+
+
+def _queue_position(cursor: str | None) -> tuple[datetime.datetime, int] | None:
+    match = _CURSOR.fullmatch(cursor or "")
+    if match is None:
+        return None
+    micros, pk = int(match[1]), int(match[2])
+    try:
+        return _EPOCH + datetime.timedelta(microseconds=micros), pk
+    except OverflowError:
+        return None
+
+
+def review_queue_page(
+    *,
+    queue: QuerySet[Registration],
+    after: str | None = None,
+    before: str | None = None,
+    size: int = 25,
+) -> dict:
+    """One page of the queue, oldest first, by keyset on (submitted_at, id): the (store,
+    status, submitted_at) index reads only the page, however long the backlog.
+
+    `after` gives the page following that cursor, `before` the page preceding it; "next" and
+    "previous" are the cursors of the neighbouring pages, None where there is none. A cursor
+    that does not parse gives the first page.
+    """
+    start, end = _queue_position(after), _queue_position(before)
+    if start is not None:
+        at, pk = start
+        later = queue.filter(Q(submitted_at__gt=at) | Q(submitted_at=at, pk__gt=pk))
+        rows = list(later[: size + 1])
+        page = rows[:size]
+        following = review_queue_cursor(page[-1]) if len(rows) > size else None
+        first = page[0] if page else None
+        earlier = (
+            queue.filter(
+                Q(submitted_at__lt=first.submitted_at)
+                | Q(submitted_at=first.submitted_at, pk__lt=first.pk)
+            ).exists()
+            if first is not None
+            else False
+        )
+        previous = review_queue_cursor(first) if earlier else None
+        return {"rows": page, "next": following, "previous": previous}
+    if end is not None:
+        at, pk = end
+        earlier = queue.filter(Q(submitted_at__lt=at) | Q(submitted_at=at, pk__lt=pk))
+        rows = list(earlier.order_by("-submitted_at", "-pk")[: size + 1])
+        page = rows[:size][::-1]
+        if page:
+            previous = review_queue_cursor(page[0]) if len(rows) > size else None
+            return {"rows": page, "next": review_queue_cursor(page[-1]), "previous": previous}
+    rows = list(queue[: size + 1])
+    page = rows[:size]
+    following = review_queue_cursor(page[-1]) if len(rows) > size else None
+    return {"rows": page, "next": following, "previous": None}
+
+
+def review_queue_count(
+    *, user: User, store: Store | None = None, queue: QuerySet[Registration] | None = None
+) -> tuple[int, bool]:
+    """How many submissions wait: (count, exact). Without filters, from the counters of the
+    supervised stores (or of `store`). A filtered `queue` is counted up to QUEUE_COUNT_LIMIT
+    rows only; past it the count is that limit and not exact ("more than")."""
+    if queue is None:
+        stores = user.supervised_stores.all()
+        if store is not None:
+            stores = stores.filter(pk=store.pk)
+        pending = store_status_counts(stores=stores).get(Registration.Status.PENDING, 0)
+        return pending, True
+    seen = queue.order_by().values("pk")[: QUEUE_COUNT_LIMIT + 1].count()
+    return min(seen, QUEUE_COUNT_LIMIT), seen <= QUEUE_COUNT_LIMIT
+
+
 def change_queue_for(
     *, user: User, store: Store | None = None, older_than_hours: int | None = None
 ) -> QuerySet[PendingChange]:
@@ -437,12 +572,7 @@ def review_dashboard_for(*, user: User, days: int = 30) -> dict:
     """Counts by status, submissions per day, decisions by reason, median time to decision."""
     stores = user.supervised_stores.all()
     since = timezone.now() - datetime.timedelta(days=days)
-    by_status = dict(
-        Registration.objects.filter(store__in=stores)
-        .values_list("status")
-        .annotate(n=Count("*"))
-        .values_list("status", "n")
-    )
+    by_status = store_status_counts(stores=stores)
     history = StatusChange.objects.filter(store__in=stores, at__gte=since)
     per_day = dict(
         history.filter(to_status=Registration.Status.PENDING)
@@ -461,25 +591,50 @@ def review_dashboard_for(*, user: User, days: int = 30) -> dict:
         .order_by("-n")
         .values_list("reason_code", "n")
     )
-    durations = sorted(
-        (decided - submitted).total_seconds()
-        for submitted, decided in Registration.objects.filter(
-            store__in=stores, decided_at__gte=since, submitted_at__isnull=False
-        ).values_list("submitted_at", "decided_at")
-        if decided >= submitted
-    )
-    median = None
-    if durations:
-        mid = len(durations) // 2
-        median = durations[mid] if len(durations) % 2 else (durations[mid - 1] + durations[mid]) / 2
+    median, decided = decision_time_median(stores=stores, since=since)
     return {
         "by_status": by_status,
         "daily": daily,
         "by_reason": by_reason,
         "median_seconds": median,
-        "decided": len(durations),
+        "decided": decided,
         "days": days,
     }
+
+
+class _Median(Aggregate):
+    """PostgreSQL's percentile_cont(0.5): the median, interpolated as the page always showed."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = DurationField()
+
+
+def decision_time_median(
+    *, stores: QuerySet[Store], since: datetime.datetime
+) -> tuple[float | None, int]:
+    """Median seconds from submission to decision of the registrations decided since `since`,
+    and how many there were. Only that window is read, through the (store, decided_at) index;
+    PostgreSQL computes the median itself, other databases get the window's durations."""
+    decided = Registration.objects.filter(
+        store__in=stores, decided_at__gte=since, submitted_at__isnull=False
+    ).filter(decided_at__gte=F("submitted_at"))
+    if connection.vendor == "postgresql":
+        waited = ExpressionWrapper(
+            F("decided_at") - F("submitted_at"), output_field=DurationField()
+        )
+        row = decided.aggregate(median=_Median(waited), n=Count("pk"))
+        median = row["median"].total_seconds() if row["median"] is not None else None
+        return median, row["n"]
+    durations = sorted(
+        (decided_at - submitted_at).total_seconds()
+        for submitted_at, decided_at in decided.values_list("submitted_at", "decided_at")
+    )
+    if not durations:
+        return None, 0
+    mid = len(durations) // 2
+    median = durations[mid] if len(durations) % 2 else (durations[mid - 1] + durations[mid]) / 2
+    return median, len(durations)
 
 
 # Retention ---------------------------------------------------------------------------------------

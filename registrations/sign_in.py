@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from registrations import metrics
 from registrations.audit import Origin, audit_record
 from registrations.middleware import SIGN_OUT_DETAILS_ATTRIBUTE, start_session_clocks
 from registrations.models import AuditEvent
@@ -38,6 +39,7 @@ def _logged_out(sender, request, user, **kwargs) -> None:
 @receiver(user_login_failed)
 def _login_failed(sender, credentials, request=None, **kwargs) -> None:
     typed = str(credentials.get(get_user_model().USERNAME_FIELD, ""))[:150]
+    metrics.sign_in_failed("password")
     known, logged_name = sign_in_name(username=typed)
     audit_record(
         actor=known,

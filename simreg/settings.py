@@ -140,6 +140,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every request gets its id and its log line, redirects and static files included.
+    "registrations.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -338,20 +340,35 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 # Behind the TLS proxy, the client's address for the audit log is the one the proxy appended
 # to X-Forwarded-For (the last entry); anything before it was sent by the client.
 CLIENT_IP_FROM_FORWARDED_FOR = env_bool("DJANGO_BEHIND_TLS_PROXY", False)
 if CLIENT_IP_FROM_FORWARDED_FOR:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Logs: one JSON object a line by default in production (simreg.logs: request id, method, path
+# without query string, status, duration, user id; nothing else of a request), plain text with
+# DEBUG. The request log of registrations.middleware.RequestLogMiddleware is written in JSON
+# only: in development, runserver logs each request itself.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or ("text" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise StartupError(f"LOG_FORMAT is {LOG_FORMAT!r}: it must be json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "simreg.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"}
+        | ({"formatter": "json"} if LOG_FORMAT == "json" else {})
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # Request logs carry URLs only; identity data never travels in a URL.
         "django.db.backends": {"level": "INFO", "propagate": True},
+        "simreg.request": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
     },
 }
+# `/metrics` (registrations.metrics_views) answers a scraper sending this bearer token, and
+# nobody else; unset, the page does not exist.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()

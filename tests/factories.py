@@ -15,6 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from registrations import documents, roles
 from registrations.models import DocumentCopy, Person, Registration, Store, User
+from registrations.services import registration_status_count_move
 
 _counter = itertools.count(1)
 
@@ -100,7 +101,10 @@ def make_registration(*, store: Store, created_by: User, status: str = "draft", 
     values.update(overrides)
     if values["sim_kind"] == Registration.SimKind.PHYSICAL and not values["iccid"]:
         values["iccid"] = luhn_complete(f"898520{n:012d}")
-    return Registration.objects.create(**values)
+    registration = Registration.objects.create(**values)
+    # The services keep the per-store counts; a record made behind their back must too.
+    registration_status_count_move(store=registration.store_id, new=registration.status)
+    return registration
 
 
 def luhn_complete(body: str) -> str:

@@ -8,7 +8,8 @@ from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"login", "healthz", "set_language"}
+# `metrics` is not signed into: it takes the scraper's bearer token (tests/test_operations.py).
+PUBLIC = {"login", "healthz", "set_language", "metrics"}
 
 
 def app_url_names(resolver=None, prefix=""):

@@ -118,6 +118,10 @@ def test_gunicorn_logs_paths_without_query_strings_and_loads_the_app_first(monke
 
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     monkeypatch.delenv("GUNICORN_BIND", raising=False)
+    # The configuration sets PROMETHEUS_MULTIPROC_DIR for the server it starts: set it here
+    # through monkeypatch, so that it is taken back after the test and other tests' metrics
+    # stay in this process.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(ROOT / "var" / "prometheus" / "test"))
     config = runpy.run_path(str(ROOT / "simreg" / "gunicorn.conf.py"))
     assert config["wsgi_app"] == "simreg.wsgi:application"
     assert config["bind"] == ["127.0.0.1:8000"]

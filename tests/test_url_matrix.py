@@ -53,6 +53,9 @@ MATRIX: dict[str, tuple] = {
     # Open to anyone.
     "login": (GET, 200, 302, 302, 302, 302),
     "healthz": (GET, 200, 200, 200, 200, 200),
+    # For the scraper's bearer token only (METRICS_TOKEN), never a session: without the token
+    # configured, as here, the page does not exist (tests/test_operations.py has the rest).
+    "metrics": (GET, 404, 404, 404, 404, 404),
     "favicon.ico": (GET, 301, 301, 301, 301, 301),
     "set_language": (GET, 302, 302, 302, 302, 302),
     # Any signed-in user.

@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from registrations import metrics
 from registrations.models import AuditChain, AuditEvent, Registration, Store, User
 
 GENESIS_HASH = "0" * 64
@@ -282,4 +283,5 @@ def audit_record(
         _append_postgresql(event, content)
     else:
         _append_generic(event, content)
+    metrics.audit_appended(event.action)
     return event

@@ -132,7 +132,8 @@ POSTGRESQL_COLUMNS = """id, chain, seq,
 ORM_COLUMNS = tuple(Row._fields)
 
 
-def _postgresql_pages(where: str, params: list, key: str) -> Iterator[Row]:
+def _postgresql_pages(where: str, params: list) -> Iterator[Row]:
+    """Matching events by number, a page at a time (keyset on the primary key)."""
     after = 0
     table = AuditEvent._meta.db_table
     while True:
@@ -140,7 +141,7 @@ def _postgresql_pages(where: str, params: list, key: str) -> Iterator[Row]:
             cursor.execute(
                 # Only fixed column and table names are interpolated; values are parameters.
                 f"SELECT {POSTGRESQL_COLUMNS} FROM {table} "  # noqa: S608
-                f"WHERE {where} AND {key} > %s ORDER BY {key} LIMIT %s",
+                f"WHERE {where} AND id > %s ORDER BY id LIMIT %s",
                 [*params, after, ROWS_PER_QUERY],
             )
             rows = cursor.fetchall()
@@ -151,7 +152,7 @@ def _postgresql_pages(where: str, params: list, key: str) -> Iterator[Row]:
             yield Row._make(values)
         if len(rows) < ROWS_PER_QUERY:
             return
-        after = rows[-1][0] if key == "id" else rows[-1][2]
+        after = rows[-1][0]
 
 
 def _orm_pages(queryset, key: str) -> Iterator[Row]:
@@ -173,10 +174,46 @@ def _orm_pages(queryset, key: str) -> Iterator[Row]:
         after = rows[-1][0] if key == "id" else rows[-1][2]
 
 
+def _postgresql_chain_pages(chain: int) -> Iterator[Row]:
+    """A chain's events in ranges of positions, up to its highest. Positions run without gaps
+    in an intact chain, so each range is one page; naming both ends keeps the planner on the
+    (chain, seq) index (with an open end it may sort a whole chain instead)."""
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(seq) FROM {table} WHERE chain = %s", [chain])  # noqa: S608
+        top = cursor.fetchone()[0] or 0
+    after = 0
+    while after < top:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {POSTGRESQL_COLUMNS} FROM {table} "  # noqa: S608
+                "WHERE chain = %s AND seq > %s AND seq <= %s ORDER BY seq",
+                [chain, after, after + ROWS_PER_QUERY],
+            )
+            rows = cursor.fetchall()
+        for row in rows:
+            values = list(row)
+            values[12] = _canonical_from_text(values[12])
+            values[13] = _canonical_from_text(values[13])
+            yield Row._make(values)
+        after += ROWS_PER_QUERY
+        if not rows:
+            # A gap (a broken chain): jump to the next position there is.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT MIN(seq) FROM {table} WHERE chain = %s AND seq > %s",  # noqa: S608
+                    [chain, after],
+                )
+                following = cursor.fetchone()[0]
+            if following is None:
+                return
+            after = following - 1
+
+
 def chain_rows(chain: int) -> Iterator[Row]:
     """The events of one chain by position."""
     if connection.vendor == "postgresql":
-        return _postgresql_pages("chain = %s", [chain], key="seq")
+        return _postgresql_chain_pages(chain)
     return _orm_pages(AuditEvent.objects.filter(chain=chain), key="seq")
 
 
@@ -189,7 +226,7 @@ def filtered_rows(queryset, *, upto: int) -> Iterator[Row]:
         where, params = queryset.query.get_compiler(connection=connection).compile(
             queryset.query.where
         )
-        return _postgresql_pages(where, list(params), key="id")
+        return _postgresql_pages(where or "TRUE", list(params))
     return _orm_pages(queryset, key="id")
 
 

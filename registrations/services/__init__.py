@@ -71,6 +71,10 @@ from registrations.services.sign_in import (
     sign_in_attempt_succeeded,
     sign_in_counters_purge,
 )
+from registrations.services.status_counts import (
+    registration_status_count_move,
+    store_status_counts_rebuild,
+)
 
 __all__ = [
     "EDITABLE_STATUSES",
@@ -106,6 +110,7 @@ __all__ = [
     "registration_save_channel",
     "registration_save_identity",
     "registration_save_materials",
+    "registration_status_count_move",
     "registration_submit",
     "registration_view_list",
     "registration_view_receipt",
@@ -121,6 +126,7 @@ __all__ = [
     "sign_in_attempt_succeeded",
     "sign_in_counters_purge",
     "store_create_or_update",
+    "store_status_counts_rebuild",
     "user_create_or_update",
     "user_password_changed",
     "user_password_reset",

@@ -31,6 +31,7 @@ from registrations.models import (
     User,
 )
 from registrations.policy import PolicyProfile, current_policy, sim_limit
+from registrations.services.status_counts import registration_status_count_move
 from registrations.storage import StorageUnavailable
 from registrations.validators import (
     BUSINESS_REGISTRATION,
@@ -214,6 +215,7 @@ def registration_create_draft(
     _require_counter_of(actor, store)
     registration = Registration.objects.create(store=store, created_by=actor)
     _editor_note(registration, actor)
+    registration_status_count_move(store=store, new=registration.status)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.DRAFT_CREATED,
@@ -752,6 +754,9 @@ def registration_submit(
     )
     # submitted_by names the last submitter only: an earlier round's stays barred from deciding.
     _editor_note(registration, actor)
+    registration_status_count_move(
+        store=registration.store_id, old=from_status, new=Registration.Status.PENDING
+    )
     audit_record(
         actor=actor,
         action=AuditEvent.Action.RESUBMITTED
@@ -788,6 +793,7 @@ def registration_discard_draft(
     if registration.status != Registration.Status.DRAFT:
         raise ValidationError(_("Only a draft can be discarded."), code="not_a_draft")
     _registration_delete(registration)
+    registration_status_count_move(store=registration.store_id, old=registration.status)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.DRAFT_DISCARDED,

@@ -23,6 +23,7 @@ from registrations.models import (
     User,
 )
 from registrations.services.counter import _delete_files
+from registrations.services.status_counts import registration_status_count_move
 from registrations.validators import (
     format_document_number,
 )
@@ -110,6 +111,7 @@ def registration_decide(
         reason_code=reason_code if outcome != Status.APPROVED else "",
         comment=comment,
     )
+    registration_status_count_move(store=registration.store_id, old=Status.PENDING, new=outcome)
     action = {
         Status.APPROVED: AuditEvent.Action.APPROVED,
         Status.REJECTED: AuditEvent.Action.REJECTED,
@@ -201,6 +203,11 @@ def _pending_change_apply(*, change: PendingChange, reviewer: User, now) -> None
             to_status=Registration.Status.TERMINATED,
             actor=reviewer,
             at=now,
+        )
+        registration_status_count_move(
+            store=registration.store_id,
+            old=Registration.Status.APPROVED,
+            new=Registration.Status.TERMINATED,
         )
         return
     person = registration.customer

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from registrations import selectors
+from registrations import metrics, selectors
 from registrations.audit import Origin, audit_record
 from registrations.models import AuditEvent, SignInThrottle
 
@@ -126,6 +126,7 @@ def sign_in_attempt_start(
     full = [row for row in counters if row.attempts >= limit]
     if full:
         locked_until = max(row.window_ends for row in full)
+        metrics.sign_in_failed("locked")
         _refusal_record(row=by_name, username=username, origin=origin, now=now)
         return SignInAttempt(
             name_key=name_key,

@@ -32,6 +32,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 
 from registrations.services.jobs import worker_heartbeat_record
 from registrations.tasks import periodic_tasks_enqueue
+from simreg.logs import task_context
 
 SCHEDULE_CHECK_SECONDS = 5
 HEARTBEAT_SECONDS = 5
@@ -78,11 +79,13 @@ class _OneTask(Worker):
 
     def run_task(self, db_task_result) -> None:
         self.ran = True
-        if not self.beat_while_busy:
-            super().run_task(db_task_result)
-            return
-        with _HeartbeatWhileBusy():
-            super().run_task(db_task_result)
+        # Its log lines carry the task's id, where a request's carry the request id.
+        with task_context(str(db_task_result.id)):
+            if not self.beat_while_busy:
+                super().run_task(db_task_result)
+                return
+            with _HeartbeatWhileBusy():
+                super().run_task(db_task_result)
 
 
 class Command(BaseCommand):
