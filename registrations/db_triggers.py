@@ -1,6 +1,6 @@
 """Database triggers that make the audit tables append-only, whatever client writes to them.
 
-The ORM refuses updates and deletes too (models.AuditEventQuerySet), but only the database can
+The ORM refuses updates and deletes too (models.AppendOnlyModel), but only the database can
 stop raw SQL, a shell or another application. On PostgreSQL the app's own role is also refused
 UPDATE, DELETE and TRUNCATE there, and cannot drop these triggers (registrations.db_roles).
 """

@@ -515,18 +515,37 @@ class AuditLogIsAppendOnly(Exception):
     pass
 
 
-class AuditEventQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
+    """The ORM side of an append-only table (the database refuses too: db_triggers)."""
+
     def update(self, **kwargs):
-        raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+        raise AuditLogIsAppendOnly("Audit records cannot be changed.")
 
     def delete(self):
-        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
+        raise AuditLogIsAppendOnly("Audit records cannot be deleted.")
 
     def bulk_update(self, *args, **kwargs):
-        raise AuditLogIsAppendOnly("Audit events cannot be changed.")
+        raise AuditLogIsAppendOnly("Audit records cannot be changed.")
 
 
-class AuditEvent(models.Model):
+class AppendOnlyModel(models.Model):
+    """A row is written once: saving it again or deleting it is refused."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("Audit records cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogIsAppendOnly("Audit records cannot be deleted.")
+
+
+class AuditEvent(AppendOnlyModel):
     """Who did what to which record, when and from where: never identity values.
 
     Events are hash-chained in independent chains: `hash` covers the chain, the position, the
@@ -588,7 +607,7 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
-    objects = AuditEventQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         # The event number shown everywhere is the id: it orders the whole log. Integrity rests
@@ -612,14 +631,6 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.id} {self.action}"
 
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding:
-            raise AuditLogIsAppendOnly("Audit events cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
-
 
 class AuditChain(models.Model):
     """The head of one audit chain: the position and hash of its newest event.
@@ -642,15 +653,7 @@ class AuditChain(models.Model):
         return f"chain {self.chain} at {self.seq}"
 
 
-class AuditCheckpointQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise AuditLogIsAppendOnly("Audit checkpoints cannot be changed.")
-
-    def delete(self):
-        raise AuditLogIsAppendOnly("Audit checkpoints cannot be deleted.")
-
-
-class AuditCheckpoint(models.Model):
+class AuditCheckpoint(AppendOnlyModel):
     """Every chain's head at one moment, under a Merkle root signed with the audit key (Ed25519).
 
     Checkpoints are numbered without gaps and each names the digest of the one before, so a
@@ -666,7 +669,7 @@ class AuditCheckpoint(models.Model):
     public_key = models.CharField(max_length=64)
     signature = models.CharField(max_length=128)
 
-    objects = AuditCheckpointQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["number"]
@@ -675,14 +678,6 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.number}"
-
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding:
-            raise AuditLogIsAppendOnly("Audit checkpoints cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AuditLogIsAppendOnly("Audit checkpoints cannot be deleted.")
 
 
 class AuditJob(models.Model):

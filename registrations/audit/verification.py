@@ -79,25 +79,6 @@ class ChainReport:
         return str(self.findings[0]) if self.findings else ""
 
 
-EVENT_COLUMNS = (
-    "chain",
-    "seq",
-    "at",
-    "actor_id",
-    "actor_username",
-    "action",
-    "registration_reference",
-    "store_code",
-    "ip",
-    "user_agent",
-    "reason",
-    "fields",
-    "details",
-    "prev_hash",
-    "hash",
-)
-
-
 def _event_rows() -> Iterator[tuple[int, int, str, str, str]]:
     """(chain, seq, prev_hash, hash, content digest) of every event, chain by chain."""
     for chain in chains_present():
