@@ -607,8 +607,6 @@ class AuditEvent(AppendOnlyModel):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         # The event number shown everywhere is the id: it orders the whole log. Integrity rests
         # on each chain's positions and hashes, never on the id.
@@ -668,8 +666,6 @@ class AuditCheckpoint(AppendOnlyModel):
     prev_digest = models.CharField(max_length=64)
     public_key = models.CharField(max_length=64)
     signature = models.CharField(max_length=128)
-
-    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["number"]

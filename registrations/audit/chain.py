@@ -216,13 +216,11 @@ def _append_postgresql(event: AuditEvent, content: str) -> None:
     event._state.db = connection.alias
 
 
-def _append_generic(event: AuditEvent, content: str) -> None:
+def _append_sqlite(event: AuditEvent, content: str) -> None:
     """SQLite: every transaction begins IMMEDIATE (settings), which already holds the
     database's one write lock, so reading the head and writing it cannot interleave."""
     with transaction.atomic(savepoint=False):
         heads = AuditChain.objects.filter(chain=event.chain)
-        if connection.vendor != "sqlite":
-            heads = heads.select_for_update()
         head = heads.values_list("seq", "hash").first()
         event.seq, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         event.hash = link_hash(
@@ -282,6 +280,6 @@ def audit_record(
     if connection.vendor == "postgresql":
         _append_postgresql(event, content)
     else:
-        _append_generic(event, content)
+        _append_sqlite(event, content)
     metrics.audit_appended(event.action)
     return event

@@ -128,6 +128,16 @@ def signature_valid(*, public_key: str, message: bytes, signature: str) -> bool:
     return True
 
 
+def signature_problem(*, public_key: str, message: bytes, signature: str, trusted: set[str]) -> str:
+    """Why a checkpoint's signature is not good enough, or '': the key must be trusted and the
+    signature must verify the message (in the database and in an exported file alike)."""
+    if str(public_key).lower() not in trusted:
+        return "is signed by a key that is not trusted"
+    if not signature_valid(public_key=public_key, message=message, signature=str(signature)):
+        return "its signature does not verify"
+    return ""
+
+
 def events_at(heads: Iterable[Sequence]) -> dict[tuple[int, int], str]:
     """The hash of the event at each (chain, position) that exists, by index look-ups."""
     found: dict[tuple[int, int], str] = {}
@@ -241,14 +251,14 @@ def checkpoint_problems(
         yield "does not follow the checkpoint before it (a checkpoint was altered or replaced)"
     if merkle_root(checkpoint.heads) != checkpoint.root:
         yield "its heads do not give its Merkle root (the heads were altered)"
-    if checkpoint.public_key.lower() not in trusted:
-        yield f"is signed by a key that is not trusted ({checkpoint.public_key[:16]}…)"
-    elif not signature_valid(
+    problem = signature_problem(
         public_key=checkpoint.public_key,
         message=checkpoint_message(checkpoint),
         signature=checkpoint.signature,
-    ):
-        yield "its signature does not verify (forged or altered)"
+        trusted=trusted,
+    )
+    if problem:
+        yield problem
     if previous is not None:
         now = {chain: seq for chain, seq, _ in checkpoint.heads}
         for chain, seq, _ in previous.heads:

@@ -53,7 +53,7 @@ from registrations.audit.chain import (
 from registrations.audit.checkpoints import (
     checkpoints_in_order,
     merkle_root,
-    signature_valid,
+    signature_problem,
     signed_message,
 )
 from registrations.audit.reading import Row, export_json, filtered_rows
@@ -467,14 +467,14 @@ def _check_checkpoint(
     elif checkpoint["prev_digest"] != GENESIS_HASH:
         return "is the first checkpoint but does not start from the genesis digest"
     if public_keys is not None:
-        if str(checkpoint["public_key"]).lower() not in public_keys:
-            return "is signed by a key that is not trusted"
-        if not signature_valid(
+        problem = signature_problem(
             public_key=checkpoint["public_key"],
             message=message,
-            signature=str(checkpoint["signature"]),
-        ):
-            return "its signature does not verify"
+            signature=checkpoint["signature"],
+            trusted=public_keys,
+        )
+        if problem:
+            return problem
         report.signatures_checked += 1
     return ""
 

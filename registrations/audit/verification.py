@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Sum
-
 from registrations.audit.chain import (
     COMMAND_LINE,
     GENESIS_HASH,
@@ -29,10 +27,11 @@ from registrations.audit.chain import (
 from registrations.audit.checkpoints import (
     CheckpointReport,
     checkpoints_verify,
+    current_heads,
     events_at,
 )
 from registrations.audit.reading import chain_rows, chains_present, content_json
-from registrations.models import AuditChain, AuditEvent, User
+from registrations.models import AuditEvent, User
 
 ROWS_PER_QUERY = 5000
 PROGRESS_EVERY = 10_000
@@ -90,9 +89,10 @@ def _event_rows() -> Iterator[tuple[int, int, str, str, str]]:
 def chains_verify(*, progress: Progress | None = None) -> tuple[ChainReport, list[tuple]]:
     """Walk every chain; return the report and each chain's last event (chain, seq, hash)."""
     report = ChainReport()
-    heads = dict(AuditChain.objects.values_list("chain", "seq"))
-    head_hashes = dict(AuditChain.objects.values_list("chain", "hash"))
-    total = AuditChain.objects.aggregate(total=Sum("seq"))["total"] or 0
+    head_rows = {chain: (seq, hash_) for chain, seq, hash_ in current_heads()}
+    heads = {chain: seq for chain, (seq, _) in head_rows.items()}
+    head_hashes = {chain: hash_ for chain, (_, hash_) in head_rows.items()}
+    total = sum(heads.values())
     last: dict[int, tuple[int, str]] = {}
     broken: set[int] = set()
     chain, expected_seq, expected_prev = None, 1, GENESIS_HASH
