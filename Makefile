@@ -99,7 +99,7 @@ test-postgres: $(VENV)/.installed-test
 # The tests of document copies and exports, with the private storage in a bucket of moto's S3
 # server on 127.0.0.1 (.ci/s3.sh starts it and, if it did, it is stopped after), on PostgreSQL
 # when it is there (two app servers share it: tests/test_two_servers.py), else on SQLite.
-S3_TESTS := tests/test_document_storage.py tests/test_documents.py tests/test_key_rotation.py \
+S3_TESTS := tests/test_documents_storage.py tests/test_documents_copies.py tests/test_key_rotation.py \
   tests/test_retention.py tests/test_counter_flow.py tests/test_no_plaintext_leak.py \
   tests/test_two_servers.py
 

@@ -26,7 +26,7 @@ from django_tasks_db.models import DBTaskResult
 
 from registrations import services
 from registrations.audit import FIELD_NAME, Origin, audit_record
-from registrations.forms import AdminSignInForm
+from registrations.forms.accounts import AdminSignInForm
 from registrations.models import AuditEvent, Store, User
 
 

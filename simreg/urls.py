@@ -1,8 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from registrations.metrics_views import metrics_view
-
 # The admin's "view on site" shortcut (admin/r/<type>/<id>/) would turn the id of any object
 # with a page, a registration's included, into that page's address: not served.
 _admin_urls, _admin_app, _admin_site = admin.site.urls
@@ -14,9 +12,11 @@ admin_urls = (
 
 urlpatterns = [
     path("admin/", admin_urls),
-    path("metrics", metrics_view, name="metrics"),
-    path("account/", include("registrations.accounts_urls")),
-    path("compliance/", include("registrations.compliance_urls")),
-    path("review/", include("registrations.review_urls")),
-    path("", include("registrations.urls")),
+    path("account/", include("registrations.urls.accounts")),
+    path("counter/", include("registrations.urls.counter")),
+    path("documents/", include("registrations.urls.documents")),
+    path("review/", include("registrations.urls.review")),
+    path("compliance/", include("registrations.urls.compliance")),
+    path("", include("registrations.urls.operations")),
+    path("", include("registrations.urls.common")),
 ]

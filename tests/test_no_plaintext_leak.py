@@ -117,7 +117,7 @@ def drive_the_whole_flow(client, supervisor) -> Registration:
     # later work: set here directly).
     client.force_login(supervisor)
     copy = registration.documents.get()
-    document_url = reverse("counter-document", args=[reference, copy.pk])
+    document_url = reverse("document-copy", args=[reference, copy.pk])
     response = client.post(document_url, {"reason": "review_submission"})
     assert b"".join(response.streaming_content) == scan
     Registration.objects.filter(pk=registration.pk).update(

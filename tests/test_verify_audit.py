@@ -1,7 +1,7 @@
 """verify_audit from the command line and the verify form of the audit page: what they accept,
 what they refuse, and that a refused request checks and records nothing. (Tampering is in
-tests/test_audit_tampering.py, background verification in tests/test_audit_jobs.py, exported
-files in tests/test_audit_export_verifier.py.)"""
+tests/test_audit_tampering.py, background verification in
+tests/test_compliance_audit_jobs.py, exported files in tests/test_audit_export_verifier.py.)"""
 
 import io
 

@@ -1,0 +1,2 @@
+"""Forms, one module per concern: counter, documents, review, compliance, accounts; common
+choices in common."""

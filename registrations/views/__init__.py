@@ -1,0 +1,2 @@
+"""Pages, one module per concern: common, counter, documents, review, compliance, accounts,
+operations."""

@@ -1,0 +1,465 @@
+"""Supervisor pages: the review queue, the record with reveal and decisions, the dashboard."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+from django.views.generic import TemplateView
+
+from registrations import roles, selectors, services
+from registrations.audit import Origin
+from registrations.forms.common import NATIONALITIES
+from registrations.forms.review import (
+    ChangeDecisionForm,
+    DecisionForm,
+    RevealForm,
+    ReviewFilterForm,
+)
+from registrations.models import (
+    PendingChange,
+    Person,
+    ReasonCode,
+    Registration,
+    RevealReason,
+)
+from registrations.policy import current_policy
+from registrations.validators import mask_document_number
+from registrations.views.common import RoleRequiredMixin
+
+QUEUE_PAGE_SIZE = 25
+
+
+def _require_reviewer(request: HttpRequest) -> None:
+    if not roles.allows(request.user, roles.REVIEW):
+        raise PermissionDenied
+
+
+class ReviewQueueView(RoleRequiredMixin, TemplateView):
+    """Pending submissions and pending changes; showing the page is one audit event."""
+
+    required_permission = roles.REVIEW
+    template_name = "registrations/review/queue.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        form = ReviewFilterForm(self.request.GET or None, stores=user.supervised_stores.all())
+        filters = form.cleaned_data if form.is_valid() else {}
+        queue = selectors.review_queue_for(
+            user=user,
+            store=filters.get("store"),
+            older_than_hours=int(filters["older_than"]) if filters.get("older_than") else None,
+            channel=filters.get("channel", ""),
+            sim_kind=filters.get("sim_kind", ""),
+        )
+        page = selectors.review_queue_page(
+            queue=queue,
+            after=self.request.GET.get("after"),
+            before=self.request.GET.get("before"),
+            size=QUEUE_PAGE_SIZE,
+        )
+        narrowed = any(filters.get(name) for name in ("older_than", "channel", "sim_kind"))
+        count, count_exact = selectors.review_queue_count(
+            user=user, store=filters.get("store"), queue=queue if narrowed else None
+        )
+        changes = Paginator(
+            selectors.change_queue_for(
+                user=user,
+                store=filters.get("store"),
+                older_than_hours=int(filters["older_than"]) if filters.get("older_than") else None,
+            ),
+            QUEUE_PAGE_SIZE,
+        ).get_page(self.request.GET.get("changes_page"))
+        for change in changes:
+            change.field_labels = [field_label(name) for name in change.changed_fields]
+        overdue_before = timezone.now() - current_policy().review_target
+        for registration in page["rows"]:
+            registration.is_overdue = registration.submitted_at < overdue_before
+        query = self.request.GET.copy()
+        for name in ("page", "after", "before", "changes_page"):
+            query.pop(name, None)
+        services.registration_view_list(
+            actor=user,
+            origin=Origin.of(self.request),
+            view="review_queue",
+            references=[r.reference for r in page["rows"]]
+            + [c.registration.reference for c in changes],
+            details={"filters": {k: str(v) for k, v in filters.items() if v}},
+        )
+        context.update(
+            filtered=any(filters.values()),
+            form=form,
+            page=page,
+            queue_count=count,
+            queue_count_exact=count_exact,
+            changes=changes,
+            query=query.urlencode(),
+            review_target=current_policy().review_target,
+        )
+        return context
+
+
+FIELD_LABELS = {
+    name: Person._meta.get_field(name).verbose_name for name in services.REVEALABLE_FIELDS
+}
+
+
+def field_label(name: str) -> str:
+    """A changed field's name as a person reads it."""
+    if name == "status":
+        return capfirst(_("termination"))
+    try:
+        return capfirst(Person._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return capfirst(name.replace("_", " "))
+
+
+def mask_value(field: str, value, document_type: str = "") -> str:
+    """What a supervisor sees before revealing: enough to compare, not enough to copy."""
+    if not value:
+        return ""
+    if field == "document_number":
+        return mask_document_number(document_type, value)
+    if field == "date_of_birth":
+        return "****-**-** " + _("(born in the %(decade)ds)") % {"decade": value.year // 10 * 10}
+    if field == "contact_number":
+        return f"•••• {value[-4:]}"
+    if field == "email":
+        local, _at, domain = value.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    return "•" * 6
+
+
+def _masked_identity(registration: Registration) -> list[tuple[str, str, str]]:
+    """(field, label, masked value) rows; names are shown, the rest masked until revealed."""
+    person = registration.customer
+    if person is None or registration.purged_at:
+        return []
+    return [
+        (field, capfirst(label), mask_value(field, getattr(person, field), person.document_type))
+        for field, label in FIELD_LABELS.items()
+    ]
+
+
+def _comparison(change: PendingChange, registration: Registration) -> list[dict]:
+    person = registration.customer
+    rows = []
+    for field in change.changed_fields:
+        if field not in FIELD_LABELS or person is None:
+            continue
+        new_type = change.new_document_type or person.document_type
+        rows.append(
+            {
+                "label": capfirst(FIELD_LABELS[field]),
+                "field": field,
+                "old": mask_value(field, getattr(person, field), person.document_type),
+                "new": mask_value(field, getattr(change, f"new_{field}", ""), new_type),
+            }
+        )
+    return rows
+
+
+def _record_context(request: HttpRequest, registration: Registration, **extra) -> dict:
+    user = request.user
+    # The service refuses these decisions; the page says so instead of offering the buttons.
+    four_eyes = selectors.registration_decision_barred(user=user, registration=registration)
+    changes = list(
+        registration.changes.select_related("requested_by", "decided_by").order_by("-requested_at")
+    )
+    revealed_change = extra.pop("revealed_change", {})
+    for change in changes:
+        change.four_eyes_blocked = selectors.pending_change_decision_barred(
+            user=user, change=change, registration_barred=four_eyes
+        )
+        change.comparison = _comparison(change, registration)
+        for row in change.comparison:
+            row["revealed"] = revealed_change.get(change.pk, {}).get(row["field"])
+    person = registration.customer
+    return {
+        "nationality": dict(NATIONALITIES).get(person.nationality, person.nationality)
+        if person is not None
+        else "",
+        "registration": registration,
+        "person": registration.customer,
+        "representative": registration.representative,
+        "identity_rows": _masked_identity(registration),
+        "history": registration.history.select_related("actor").order_by("at", "pk"),
+        "documents": registration.documents.filter(purged_at__isnull=True).order_by("uploaded_at"),
+        "changes": changes,
+        "can_reveal": roles.allows(user, roles.REVEAL),
+        "reveal_reasons": RevealReason.choices,
+        "renewed_copy_ids": {
+            c.new_document_copy_id
+            for c in changes
+            if c.new_document_copy_id and c.status == PendingChange.Status.PENDING
+        },
+        "four_eyes_blocked": four_eyes,
+        "decision_form": extra.pop(
+            "decision_form",
+            DecisionForm(initial={"submitted_at": registration.submitted_at}),
+        ),
+        "reveal_form": extra.pop("reveal_form", RevealForm()),
+        "revealed": extra.pop("revealed", {}),
+        "change_form": extra.pop("change_form", ChangeDecisionForm()),
+        **extra,
+    }
+
+
+def _get_record(request: HttpRequest, reference: str) -> Registration:
+    return get_object_or_404(
+        selectors.registration_list_for_review(user=request.user).select_related(
+            "store", "customer", "representative", "created_by", "submitted_by", "reviewer"
+        ),
+        reference=reference,
+    )
+
+
+def _render_record(
+    request: HttpRequest, registration: Registration, *, status: int = 200, after: str = "", **extra
+) -> HttpResponse:
+    """Show the record page; every showing is an audit event, even after a refused form."""
+    services.registration_view_record(
+        actor=request.user,
+        registration=registration,
+        origin=Origin.of(request),
+        page="review_detail",
+        after=after,
+    )
+    context = _record_context(request, registration, **extra)
+    return render(request, "registrations/review/detail.html", context, status=status)
+
+
+class ReviewDetailView(RoleRequiredMixin, View):
+    required_permission = roles.REVIEW
+
+    def get(self, request: HttpRequest, reference: str) -> HttpResponse:
+        return _render_record(request, _get_record(request, reference))
+
+
+def _reveal(
+    request: HttpRequest,
+    registration: Registration,
+    *,
+    reveal: Callable[..., str],
+    shown: Callable[[str, str], dict],
+) -> HttpResponse:
+    """Check the reason, reveal through the service (which audits), show the record again."""
+    form = RevealForm(request.POST)
+    if form.is_valid():
+        field = form.cleaned_data["field"]
+        try:
+            value = reveal(field=field, reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            context = _record_context(
+                request, registration, reveal_form=form, **shown(field, value)
+            )
+            return render(request, "registrations/review/detail.html", context)
+    return _render_record(
+        request, registration, status=400, after="invalid_reveal", reveal_form=form
+    )
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class RevealView(RoleRequiredMixin, View):
+    """POST a field and a reason: the page comes back with that one value shown.
+
+    The reveal's own audit event (with its reason) accounts for this showing of the record.
+    """
+
+    required_permission = roles.REVEAL
+
+    def post(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = _get_record(request, reference)
+        reveal = functools.partial(
+            services.identity_reveal,
+            registration=registration,
+            user=request.user,
+            origin=Origin.of(request),
+        )
+        return _reveal(
+            request, registration, reveal=reveal, shown=lambda f, v: {"revealed": {f: v}}
+        )
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class RevealChangeView(RoleRequiredMixin, View):
+    """POST a field of a pending change and a reason: the asked-for value is shown once."""
+
+    required_permission = roles.REVEAL
+
+    def post(self, request: HttpRequest, reference: str, change_id: int) -> HttpResponse:
+        registration = _get_record(request, reference)
+        change = get_object_or_404(PendingChange, pk=change_id, registration=registration)
+        reveal = functools.partial(
+            services.pending_change_reveal,
+            change=change,
+            user=request.user,
+            origin=Origin.of(request),
+        )
+        return _reveal(
+            request,
+            registration,
+            reveal=reveal,
+            shown=lambda f, v: {"revealed_change": {change.pk: {f: v}}},
+        )
+
+
+def _decision_form_again(form: DecisionForm, registration: Registration) -> DecisionForm:
+    """The refused form, re-bound to the submission on record (never a tampered one)."""
+    data = form.data.copy()
+    data["submitted_at"] = (
+        registration.submitted_at.isoformat() if registration.submitted_at else ""
+    )
+    again = DecisionForm(data)
+    again.is_valid()
+    if "submitted_at" in form.errors:
+        again.add_error(None, _("This page was out of date. Check the record and decide again."))
+    for error in form.non_field_errors():
+        if error not in again.non_field_errors():
+            again.add_error(None, error)
+    return again
+
+
+@require_POST
+@sensitive_post_parameters()
+def decide(request: HttpRequest, reference: str) -> HttpResponse:
+    _require_reviewer(request)
+    registration = _get_record(request, reference)
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.registration_decide(
+                registration=registration,
+                reviewer=request.user,
+                outcome=form.cleaned_data["outcome"],
+                reason_code=form.cleaned_data["reason_code"],
+                comment=form.cleaned_data["comment"],
+                submitted_at=form.cleaned_data["submitted_at"],
+                origin=Origin.of(request),
+            )
+        except services.DecisionConflict as conflict:
+            messages.error(request, str(conflict))
+            return redirect("review-detail", reference=reference)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                _("%(reference)s: %(decision)s.")
+                % {
+                    "reference": registration.reference,
+                    "decision": Registration.Status(form.cleaned_data["outcome"]).label,
+                },
+            )
+            return redirect("review-queue")
+    return _render_record(
+        request,
+        registration,
+        status=400,
+        after="invalid_decision",
+        decision_form=_decision_form_again(form, registration),
+    )
+
+
+@require_POST
+@sensitive_post_parameters()
+def decide_change(request: HttpRequest, reference: str, change_id: int) -> HttpResponse:
+    _require_reviewer(request)
+    registration = _get_record(request, reference)
+    change = get_object_or_404(PendingChange, pk=change_id, registration=registration)
+    form = ChangeDecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.pending_change_decide(
+                change=change,
+                reviewer=request.user,
+                approve=form.cleaned_data["approve"],
+                reason_code=form.cleaned_data["reason_code"],
+                comment=form.cleaned_data["comment"],
+                origin=Origin.of(request),
+            )
+        except services.DecisionConflict as conflict:
+            messages.error(request, str(conflict))
+            return redirect("review-detail", reference=reference)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                _("%(reference)s: %(kind)s %(decision)s.")
+                % {
+                    "reference": registration.reference,
+                    "kind": change.get_kind_display().lower(),
+                    "decision": _("approved") if form.cleaned_data["approve"] else _("rejected"),
+                },
+            )
+            return redirect("review-queue")
+    return _render_record(
+        request, registration, status=400, after="invalid_change_decision", change_form=form
+    )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 3600:
+        return _("%(minutes)d min") % {"minutes": round(seconds / 60)}
+    return _("%(hours).1f h") % {"hours": seconds / 3600}
+
+
+class DashboardView(RoleRequiredMixin, TemplateView):
+    required_permission = roles.REVIEW
+    template_name = "registrations/review/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        data = selectors.review_dashboard_for(user=self.request.user)
+        peak = max([n for _, n in data["daily"]] + [1])
+        bars = [
+            {
+                "day": day,
+                "count": n,
+                "height": round(100 * n / peak),
+                "y": 110 - round(100 * n / peak),
+                "x": i * 20,
+            }
+            for i, (day, n) in enumerate(data["daily"])
+        ]
+        reason_labels = dict(ReasonCode.choices)
+        reasons_peak = max([n for _, n in data["by_reason"]] + [1])
+        reasons = [
+            {
+                "label": reason_labels.get(code, code),
+                "count": n,
+                "width": round(300 * n / reasons_peak),
+                "y": i * 28,
+            }
+            for i, (code, n) in enumerate(data["by_reason"])
+        ]
+        statuses = [
+            (label, data["by_status"].get(value, 0)) for value, label in Registration.Status.choices
+        ]
+        return {
+            **super().get_context_data(**kwargs),
+            **data,
+            "bars": bars,
+            "peak": peak,
+            "reasons": reasons,
+            "reasons_height": max(len(reasons) * 28, 28),
+            "statuses": statuses,
+            "median_hours": _duration(data["median_seconds"]),
+        }
