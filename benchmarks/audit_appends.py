@@ -429,13 +429,15 @@ def flow_once(*, store: Store, user: User, serial: int, wrote: Callable[[], None
         registration=registration,
         actor=user,
         origin=ORIGIN,
-        customer_kind="individual",
-        document_type="hkid",
-        original_sighted=True,
-        sim_kind=Registration.SimKind.PHYSICAL,
-        iccid=iccid_for(serial),
-        msisdn=msisdn_for(serial),
-        plan=Registration.Plan.PREPAID,
+        materials=services.MaterialsDetails(
+            customer_kind="individual",
+            document_type="hkid",
+            original_sighted=True,
+            sim_kind=Registration.SimKind.PHYSICAL,
+            iccid=iccid_for(serial),
+            msisdn=msisdn_for(serial),
+            plan=Registration.Plan.PREPAID,
+        ),
     )
     wrote()
     registration = services.registration_save_channel(
@@ -446,14 +448,16 @@ def flow_once(*, store: Store, user: User, serial: int, wrote: Callable[[], None
         registration=registration,
         actor=user,
         origin=ORIGIN,
-        name_en="BENCH Person",
-        name_zh="測試人",
-        document_number=hkid_for(serial),
-        date_of_birth=datetime.date(1980, 1, 1),
-        nationality="HK",
-        address="1 Bench Road, Hong Kong",
-        contact_number=msisdn_for(serial),
-        email="bench@example.com",
+        identity=services.IdentityDetails(
+            name_en="BENCH Person",
+            name_zh="測試人",
+            document_number=hkid_for(serial),
+            date_of_birth=datetime.date(1980, 1, 1),
+            nationality="HK",
+            address="1 Bench Road, Hong Kong",
+            contact_number=msisdn_for(serial),
+            email="bench@example.com",
+        ),
     )
     wrote()
     services.registration_submit(

@@ -175,10 +175,10 @@ def seed(registrations: int, events: int, stores: int) -> None:
                 history_rows = []
                 with cursor.cursor.copy(
                     "COPY registrations_registration (id, reference, store_id, created_by_id, "
-                    "status, step, customer_id, original_sighted, sim_kind, iccid, eid, msisdn, "
-                    "plan, channel, online_reference, declaration_accepted, submitted_by_id, "
-                    "submitted_at, reviewer_id, decided_at, reason_code, comment, terminated_at, "
-                    "created_at, updated_at) FROM STDIN"
+                    "status, furthest_step, customer_id, original_sighted, sim_kind, iccid, eid, "
+                    "msisdn, plan, channel, online_reference, declaration_accepted, "
+                    "submitted_by_id, submitted_at, reviewer_id, decided_at, reason_code, comment, "
+                    "terminated_at, created_at, updated_at) FROM STDIN"
                 ) as copy:
                     for i, n in enumerate(rows):
                         status = rng.choice(statuses)

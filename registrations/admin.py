@@ -25,7 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tasks_db.models import DBTaskResult
 
 from registrations import services
-from registrations.audit import FIELD_NAME, Origin, audit_record
+from registrations.audit import FIELD_NAME, Origin
 from registrations.forms.accounts import AdminSignInForm
 from registrations.models import AuditEvent, Store, User
 
@@ -83,9 +83,8 @@ class AuditedAdmin(NulRefusingAdmin):
         return None
 
     def audit(self, request, obj, *, fields=(), **details) -> None:
-        audit_record(
+        services.admin_change_record(
             actor=request.user,
-            action=AuditEvent.Action.USER_CHANGED,
             origin=Origin.of(request),
             store=self.audit_store(obj),
             fields=fields,

@@ -198,6 +198,9 @@ class Registration(models.Model):
 
     # A SIM (and its number) is held by a registration in these states.
     ACTIVE_STATUSES = (Status.PENDING, Status.RETURNED, Status.APPROVED)
+    # The counter may still change a registration in these states: a draft, or a returned
+    # registration being corrected.
+    EDITABLE_STATUSES = (Status.DRAFT, Status.RETURNED)
     DECIDED_STATUSES = (Status.APPROVED, Status.REJECTED, Status.RETURNED)
 
     reference = models.CharField(
@@ -210,7 +213,7 @@ class Registration(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=Status, default=Status.DRAFT, db_index=True
     )
-    step = models.PositiveSmallIntegerField(_("furthest step saved"), default=1)
+    furthest_step = models.PositiveSmallIntegerField(_("furthest step saved"), default=1)
 
     customer = models.OneToOneField(
         Person, on_delete=models.PROTECT, null=True, blank=True, related_name="registration"

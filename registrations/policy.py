@@ -6,10 +6,22 @@ Every figure the rules use is a field of a profile, never a literal in the code 
 from __future__ import annotations
 
 import datetime
+import enum
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from registrations.models import DocumentType, Registration
+
+
+class MinorRule(enum.StrEnum):
+    """How a customer under the profile's minor age is registered."""
+
+    # The adult confirms and is registered beside the minor (Hong Kong).
+    CONFIRMING_ADULT = "confirming_adult"
+    # The SIM is registered in the parent's or guardian's name (Philippines).
+    GUARDIAN_NAME = "guardian_name"
 
 
 @dataclass(frozen=True)
@@ -23,9 +35,7 @@ class PolicyProfile:
     # A customer younger than minor_age needs an adult at least adult_age old.
     minor_age: int
     adult_age: int
-    # "confirming_adult": the adult confirms and is registered beside the minor (Hong Kong);
-    # "guardian_name": the SIM is registered in the parent's or guardian's name (Philippines).
-    minor_rule: str
+    minor_rule: MinorRule
     retention_after_termination: datetime.timedelta
     draft_max_age: datetime.timedelta
     review_target: datetime.timedelta
@@ -43,14 +53,20 @@ HONG_KONG = PolicyProfile(
     service_plan_limit=None,
     minor_age=16,
     adult_age=18,
-    minor_rule="confirming_adult",
+    minor_rule=MinorRule.CONFIRMING_ADULT,
     retention_after_termination=datetime.timedelta(days=365),
     draft_max_age=datetime.timedelta(days=7),
     review_target=datetime.timedelta(hours=24),
     proof_of_address_required=False,
     chinese_name_field=True,
     msisdn_region="HK",
-    document_types=("hkid", "passport", "macao_id", "exit_entry_permit", "business_registration"),
+    document_types=(
+        DocumentType.HKID,
+        DocumentType.PASSPORT,
+        DocumentType.MACAO_ID,
+        DocumentType.EXIT_ENTRY_PERMIT,
+        DocumentType.BUSINESS_REGISTRATION,
+    ),
 )
 
 PHILIPPINES = PolicyProfile(
@@ -61,14 +77,14 @@ PHILIPPINES = PolicyProfile(
     service_plan_limit=None,
     minor_age=18,
     adult_age=18,
-    minor_rule="guardian_name",
+    minor_rule=MinorRule.GUARDIAN_NAME,
     retention_after_termination=datetime.timedelta(days=3653),
     draft_max_age=datetime.timedelta(days=7),
     review_target=datetime.timedelta(hours=24),
     proof_of_address_required=False,
     chinese_name_field=False,
     msisdn_region="PH",
-    document_types=("passport", "business_registration"),
+    document_types=(DocumentType.PASSPORT, DocumentType.BUSINESS_REGISTRATION),
 )
 
 PROFILES = {profile.code: profile for profile in (HONG_KONG, PHILIPPINES)}
@@ -86,6 +102,6 @@ def current_policy() -> PolicyProfile:
 
 def sim_limit(policy: PolicyProfile, *, plan: str, is_company: bool) -> int | None:
     """The cap on active SIMs of this plan for one customer; None when there is none."""
-    if plan == "service_plan":
+    if plan == Registration.Plan.SERVICE_PLAN:
         return policy.service_plan_limit
     return policy.prepaid_limit_per_company if is_company else policy.prepaid_limit_per_person

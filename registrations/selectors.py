@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Iterable
 
 from django.db import connection
 from django.db.models import (
@@ -122,7 +123,7 @@ def counter_home_for(*, user: User) -> dict:
     recent = mine.select_related("store", "created_by").only(
         "reference",
         "status",
-        "step",
+        "furthest_step",
         "reason_code",
         "updated_at",
         "store__code",
@@ -220,6 +221,19 @@ def person_other_active_sim_count(*, registration: Registration) -> int:
         plan=registration.plan,
         exclude_pk=registration.pk,
     )
+
+
+def registration_change_allowed(
+    *, registration: Registration, changes: Iterable[PendingChange] | None = None
+) -> bool:
+    """Whether an update of information or a termination may be asked for: the registration
+    is approved and no earlier change waits for a supervisor's decision. `changes`, the
+    registration's changes when the caller has loaded them already, saves the look-up."""
+    if registration.status != Registration.Status.APPROVED:
+        return False
+    if changes is None:
+        return not registration.changes.filter(status=PendingChange.Status.PENDING).exists()
+    return not any(change.status == PendingChange.Status.PENDING for change in changes)
 
 
 def document_copy_list_on_file(*, registration: Registration) -> dict[str, DocumentCopy]:
@@ -742,7 +756,7 @@ def document_copy_can_view_of(*, user: User, registration: Registration) -> bool
         return True
     return (
         roles.allows(user, roles.RECORD)
-        and registration.status in (Registration.Status.DRAFT, Registration.Status.RETURNED)
+        and registration.status in Registration.EDITABLE_STATUSES
         and user.stores.filter(pk=registration.store_id).exists()
     )
 

@@ -29,7 +29,8 @@ MAX_AGE_YEARS = 130
 # produced by Chinese input methods, which NFKC folds to ASCII before this runs.
 _SEPARATORS = re.compile(r"[\s()\[\]\-]+")
 
-_HKID_RE = re.compile(r"([A-Z]{1,2})([0-9]{6})([0-9A])")
+# An HKID: one or two prefix letters, six digits, the check character.
+HKID_RE = re.compile(r"([A-Z]{1,2})([0-9]{6})([0-9A])")
 _PASSPORT_RE = re.compile(r"[A-Z0-9]{6,9}")
 _MACAO_ID_RE = re.compile(r"[157][0-9]{7}")
 _EEP_RE = re.compile(r"C[A-Z0-9][0-9]{7}|W[0-9]{8}")
@@ -83,7 +84,7 @@ def hkid_check_digit(prefix: str, digits: str) -> str:
 def validate_hkid(value: str) -> str:
     """Validate a Hong Kong Identity Card number; return it normalised."""
     normalised = normalise_document_number(HKID, value)
-    match = _HKID_RE.fullmatch(normalised)
+    match = HKID_RE.fullmatch(normalised)
     if not match:
         raise ValidationError(
             _(
@@ -202,24 +203,11 @@ def validate_document_number(document_type: str, value: str) -> str:
 def format_document_number(document_type: str, normalised: str) -> str:
     """Display form: check digit in brackets for HKID and Macao ID, others unchanged."""
     value = normalise_document_number(document_type, normalised)
-    if document_type == HKID and _HKID_RE.fullmatch(value):
+    if document_type == HKID and HKID_RE.fullmatch(value):
         return f"{value[:-1]}({value[-1]})"
     if document_type == MACAO_ID and _MACAO_ID_RE.fullmatch(value):
         return f"{value[:-1]}({value[-1]})"
     return normalised
-
-
-def mask_document_number(document_type: str, normalised: str) -> str:
-    """Partly hidden form for receipts and lists."""
-    value = normalise_document_number(document_type, normalised)
-    if document_type == HKID:
-        match = _HKID_RE.fullmatch(value)
-        if match:
-            return f"{match.group(1)}{match.group(2)[:3]}***(*)"
-    # A value this short would be shown in full by "keep 4", so hide all of it.
-    if len(value) <= 4:
-        return "*" * len(value)
-    return value[:4] + "*" * (len(value) - 4)
 
 
 def luhn_is_valid(digits: str) -> bool:

@@ -1,9 +1,19 @@
 import pytest
+from django.db import connection
 from django.test import Client
 
-from registrations import roles
+from registrations import crypto, roles
 from tests import storage as test_storage
+from tests import urls
 from tests.factories import make_store, make_user, pass_second_factor
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Tests marked `postgres_only` (row locks, triggers, database roles) are skipped on
+    SQLite, the default; `make test-postgres` runs them."""
+    if item.get_closest_marker("postgres_only") and connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL is SQLite)")
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +95,23 @@ def exports_folder(settings, tmp_path):
     through the default storage, whose root is MEDIA_ROOT)."""
     settings.MEDIA_ROOT = settings.PRIVATE_STORAGE_ROOT = tmp_path / "private"
     return settings.MEDIA_ROOT / "audit-exports"
+
+
+@pytest.fixture
+def url_world(db) -> urls.World:
+    """A user of each role and a record in every state, to fill every URL of the site with."""
+    return urls.make_world()
+
+
+@pytest.fixture
+def decrypted(monkeypatch) -> list[str]:
+    """Which stored fields ("Model.field") are decrypted while a test runs."""
+    seen: list[str] = []
+    real = crypto.decrypt_text
+
+    def spy(token: str, *, where: str = "a stored value") -> str:
+        seen.append(where)
+        return real(token, where=where)
+
+    monkeypatch.setattr(crypto, "decrypt_text", spy)
+    return seen

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import io
 import itertools
 
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -14,7 +16,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from registrations import documents, roles
-from registrations.models import DocumentCopy, Person, Registration, Store, User
+from registrations.models import DocumentCopy, Person, Registration, StatusChange, Store, User
 from registrations.services import registration_status_count_move
 
 _counter = itertools.count(1)
@@ -27,6 +29,18 @@ CUSTOMER = {
     "contact_number": "+85291234567",
     "email": "tai.man.chan@example.com",
 }
+
+
+# The identity fields of a person, each encrypted in its own column.
+PERSON_ENCRYPTED_FIELDS = [
+    "document_number",
+    "name_en",
+    "name_zh",
+    "date_of_birth",
+    "address",
+    "contact_number",
+    "email",
+]
 
 
 def make_store(**overrides) -> Store:
@@ -142,7 +156,7 @@ def make_document_copy(
 
 def make_complete_draft(*, store: Store, created_by: User, **overrides) -> Registration:
     """A draft with all three steps done and an identity copy on file: ready to submit."""
-    overrides.setdefault("step", 3)
+    overrides.setdefault("furthest_step", 3)
     registration = make_registration(
         store=store, created_by=created_by, status="draft", **overrides
     )
@@ -159,6 +173,29 @@ def make_approved(*, store: Store, created_by: User, reviewer: User, **overrides
         decided_at=timezone.now(),
         **overrides,
     )
+
+
+def make_status_change(
+    registration: Registration, *, from_status: str, to_status: str, actor: User, comment: str = ""
+) -> StatusChange:
+    """A line of the record's history, written behind the services' back."""
+    return StatusChange.objects.create(
+        registration=registration,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        comment=comment,
+    )
+
+
+def run_verify_audit(*args: str) -> tuple[int, str, str]:
+    """`verify_audit` with these arguments: its exit code, what it printed and its errors."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("verify_audit", *args, stdout=out, stderr=err)
+    except SystemExit as exc:
+        return exc.code, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
 
 
 # Driving the counter flow through its pages, as a browser would.
@@ -214,6 +251,11 @@ def identity_form(**overrides) -> dict:
     }
     values.update(overrides)
     return {key: value for key, value in values.items() if value is not None}
+
+
+def url(name: str, registration: Registration) -> str:
+    """The address of one of a registration's pages."""
+    return reverse(name, args=[registration.reference])
 
 
 def start_draft(client) -> Registration:

@@ -125,7 +125,7 @@ def test_the_database_itself_refuses_update_and_delete(staff, sql):
     assert AuditEvent.objects.exclude(reason="edited").count() == AuditEvent.objects.count()
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_postgresql_refuses_truncate(staff):
     audit_record(actor=staff, action=AuditEvent.Action.VIEWED)

@@ -33,11 +33,6 @@ EVENTS = "registrations_auditevent"
 CHECKPOINTS = "registrations_auditcheckpoint"
 CHAIN_HEADS = "registrations_auditchain"
 
-postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="database roles and privileges exist on PostgreSQL only (DATABASE_URL is SQLite)",
-)
-
 
 def require_app_role() -> None:
     """Skip when the app role was not set up here; fail instead under CI, where it must be."""
@@ -131,7 +126,7 @@ def assert_refused(app_db: psycopg.Connection, statements: dict[str, sql.Compose
         assert "append-only" not in str(refused.value), what
 
 
-@postgresql_only
+@pytest.mark.postgres_only
 def test_the_app_role_reads_and_appends_audit_events(app_db):
     """The app can still write the log: INSERT and SELECT are granted on the events."""
     assert count(app_db, EVENTS) >= 1
@@ -168,7 +163,7 @@ def test_the_app_role_reads_and_appends_audit_events(app_db):
     assert inserted in {None, 1}
 
 
-@postgresql_only
+@pytest.mark.postgres_only
 @pytest.mark.parametrize("table", [EVENTS, CHECKPOINTS])
 def test_the_app_role_cannot_change_delete_or_unguard_audit_records(app_db, table):
     """UPDATE, DELETE, TRUNCATE, dropping or disabling the triggers, dropping the table: all
@@ -183,7 +178,7 @@ def test_the_app_role_cannot_change_delete_or_unguard_audit_records(app_db, tabl
     assert (count(app_db, table), user_triggers(table)) == (rows, triggers)
 
 
-@postgresql_only
+@pytest.mark.postgres_only
 def test_the_app_role_moves_chain_heads_but_never_removes_them(app_db):
     if not table_exists(CHAIN_HEADS):
         pytest.skip(f"{CHAIN_HEADS} does not exist in this version of the schema")
@@ -206,7 +201,7 @@ def test_the_app_role_moves_chain_heads_but_never_removes_them(app_db):
     )
 
 
-@postgresql_only
+@pytest.mark.postgres_only
 def test_the_app_role_owns_nothing_and_cannot_act_as_the_owner(app_db):
     owned = app_db.execute(
         "SELECT relname FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE "
@@ -223,7 +218,7 @@ def test_the_app_role_owns_nothing_and_cannot_act_as_the_owner(app_db):
     assert (superuser, may_become_owner) == (False, False)
 
 
-@postgresql_only
+@pytest.mark.postgres_only
 def test_the_app_role_may_read_and_write_every_other_table(app_db):
     """Only the audit tables are restricted: the rest of the app works as before."""
     denied = app_db.execute(
@@ -236,7 +231,7 @@ def test_the_app_role_may_read_and_write_every_other_table(app_db):
     assert denied == []
 
 
-@postgresql_only
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_the_owner_can_drop_and_recreate_the_triggers():
     """The owner's credentials can lift the triggers: tests use it to play such an attacker,
@@ -262,7 +257,7 @@ def acl_snapshot() -> list[tuple[str, str]]:
         return cursor.fetchall()
 
 
-@postgresql_only
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_granting_again_changes_nothing():
     require_app_role()
@@ -272,7 +267,7 @@ def test_granting_again_changes_nothing():
     assert acl_snapshot() == before
 
 
-@postgresql_only
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_missing_app_role_is_reported_not_fatal():
     before = acl_snapshot()
@@ -282,7 +277,7 @@ def test_a_missing_app_role_is_reported_not_fatal():
     assert acl_snapshot() == before
 
 
-@postgresql_only
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_the_owner_is_never_made_the_app_role():
     """Privileges taken from the owner would mean nothing (it may grant them back) and would
@@ -338,7 +333,7 @@ def test_migrating_a_test_database_never_touches_the_real_one(test_name, connect
     assert (owner["USER"], owner["NAME"]) == ("simreg", connected_to)
 
 
-@postgresql_only
+@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_migrate_runs_as_the_owner_while_the_app_connects_as_its_role(settings):
     """With MIGRATION_DATABASE_URL set, migrate connects as the owner, then hands the

@@ -20,6 +20,7 @@ from django.core.management import call_command
 
 from registrations.audit import audit_record, checkpoint_seal, public_key_hex, signing_key
 from registrations.models import AuditEvent
+from tests.factories import run_verify_audit
 
 pytestmark = pytest.mark.django_db
 
@@ -42,15 +43,6 @@ def audit_public_key() -> str:
     return public_key_hex(signing_key())
 
 
-def run_verify_file(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("verify_audit", *args, stdout=out, stderr=err)
-    except SystemExit as exc:
-        return exc.code, out.getvalue(), err.getvalue()
-    return 0, out.getvalue(), err.getvalue()
-
-
 # verify_audit --file ---------------------------------------------------------------------------
 
 
@@ -68,7 +60,7 @@ def test_verify_audit_checks_an_exported_file_without_recording_anything(
     path = tmp_path / f"audit.{fmt}"
     export_to(path, "--format", fmt)
     before = AuditEvent.objects.count()
-    code, out, err = run_verify_file("--file", str(path), "--complete")
+    code, out, err = run_verify_audit("--file", str(path), "--complete")
     assert code == 0, err
     assert out.strip() == (
         f"OK: 6 events in 1 chains, every hash intact; 5 links checked; {checkpoints}"
@@ -81,7 +73,7 @@ def test_verify_audit_says_what_a_filtered_file_could_and_could_not_check(tmp_pa
         audit_record(actor=staff, action=action)
     path = tmp_path / "viewed.jsonl"
     export_to(path, "--action", "viewed")
-    code, out, _ = run_verify_file("--file", str(path))
+    code, out, _ = run_verify_audit("--file", str(path))
     assert code == 0
     assert "OK: 3 events in 1 chains, every hash intact; 1 links checked" in out
     assert "The file is part of the log (a filtered export): 1 gaps." in out
@@ -93,7 +85,7 @@ def test_verify_audit_names_the_broken_event_of_a_tampered_file(tmp_path, chain)
     lines = path.read_text().splitlines(keepends=True)
     lines[3] = lines[3].replace('"event 3"', '"event three"')
     path.write_text("".join(lines))
-    code, _, err = run_verify_file("--file", str(path))
+    code, _, err = run_verify_audit("--file", str(path))
     assert code == 1
     assert err.strip() == (
         f"BROKEN: event #{chain[3].id} (chain {chain[3].chain} position 4) was changed: "
@@ -105,9 +97,9 @@ def test_verify_audit_refuses_checkpoints_not_signed_by_the_key_it_was_given(tmp
     checkpoint_seal()
     path = tmp_path / "audit.jsonl"
     export_to(path)
-    assert run_verify_file("--file", str(path), "--public-key", audit_public_key())[0] == 0
+    assert run_verify_audit("--file", str(path), "--public-key", audit_public_key())[0] == 0
     another = public_key_hex(Ed25519PrivateKey.generate())
-    code, _, err = run_verify_file("--file", str(path), "--public-key", another)
+    code, _, err = run_verify_audit("--file", str(path), "--public-key", another)
     assert code == 1
     assert err.strip() == "BROKEN: checkpoint 1 is signed by a key that is not trusted"
 
@@ -206,7 +198,7 @@ def test_the_documented_verifier_accepts_an_intact_export_in_both_formats(
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "OK"
     # The same file checks out against simreg's own verifier, checkpoints included.
-    code, out, err = run_verify_file(
+    code, out, err = run_verify_audit(
         "--file", str(tmp_path / "audit.jsonl"), "--complete", "--public-key", audit_public_key()
     )
     assert code == 0, err
@@ -321,7 +313,7 @@ def test_the_documented_verifier_refuses_a_tampered_export(
     assert result.returncode != 0
     assert problem in result.stderr
     # simreg's verifier refuses the same file.
-    assert run_verify_file("--file", str(path), "--complete")[0] == 1
+    assert run_verify_audit("--file", str(path), "--complete")[0] == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -16,6 +16,7 @@ from registrations import db_triggers
 from registrations.audit import audit_chain_check, audit_record, checkpoint_seal, event_hash
 from registrations.audit.checkpoints import checkpoint_message, merkle_root
 from registrations.models import AuditChain, AuditCheckpoint, AuditEvent
+from tests.factories import run_verify_audit
 
 pytestmark = pytest.mark.django_db
 
@@ -49,15 +50,6 @@ def triggers_lifted():
             cursor.execute(statement)
 
 
-def run_verify(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("verify_audit", *args, stdout=out, stderr=err)
-    except SystemExit as exc:
-        return exc.code, out.getvalue(), err.getvalue()
-    return 0, out.getvalue(), err.getvalue()
-
-
 def rehash_from(cursor, chain: int, seq: int) -> None:
     """Recompute every hash of the chain from `seq` on, as a forger who knows the algorithm
     would, and move the chain's head to match: the chain alone then looks intact."""
@@ -81,7 +73,7 @@ def rehash_from(cursor, chain: int, seq: int) -> None:
 
 def test_an_intact_log_verifies_and_the_check_is_recorded(log):
     checkpoint_seal()
-    code, out, err = run_verify()
+    code, out, err = run_verify_audit()
     assert code == 0, err
     assert "OK: 6 events in 1 chains" in out
     assert "1 signed checkpoints verified" in out
@@ -144,7 +136,7 @@ def cut_tail_only(cursor, log) -> str:
 def test_tampering_behind_the_triggers_is_caught_by_the_chain(log, tamper):
     with triggers_lifted() as cursor:
         expected = tamper(cursor, log)
-    code, _, err = run_verify()
+    code, _, err = run_verify_audit()
     assert code == 1
     assert expected in err, err
 
@@ -191,7 +183,7 @@ def test_tampering_the_chain_hides_is_caught_by_the_signed_checkpoint(log, tampe
         expected = tamper(cursor, log)
     chain_only = audit_chain_check(actor=None)
     assert chain_only.chain.ok, "the chain alone looks intact after this tampering"
-    code, _, err = run_verify()
+    code, _, err = run_verify_audit()
     assert code == 1
     assert "checkpoint 1" in err and expected in err, err
 
@@ -203,17 +195,17 @@ def test_each_checkpoint_is_checked_not_only_the_newest(log, staff, store):
         edit_and_rehash(cursor, log)
     audit_record(actor=staff, action="viewed", store=store)
     assert checkpoint_seal().number == 2
-    code, _, err = run_verify()
+    code, _, err = run_verify_audit()
     assert code == 1
     assert "checkpoint 1: chain" in err and "checkpoint 2" not in err, err
 
 
 def test_an_anchor_still_vouches_for_events_newer_than_the_last_checkpoint(log):
-    code, out, _ = run_verify()
+    code, out, _ = run_verify_audit()
     [head] = [line for line in out.splitlines() if line.startswith("HEAD ")]
     with triggers_lifted() as cursor:
         edit_and_rehash(cursor, log)
-    code, _, err = run_verify("--anchor", head)
+    code, _, err = run_verify_audit("--anchor", head)
     assert code == 1
     assert f"anchor {log[0].chain}:6 does not match" in err
 
@@ -234,7 +226,7 @@ def test_a_checkpoint_with_a_bad_signature_is_reported(sealed):
     forged = "00" * 64
     with triggers_lifted() as cursor:
         cursor.execute(f"UPDATE {CHECKPOINTS} SET signature = %s WHERE number = 2", [forged])
-    code, _, err = run_verify()
+    code, _, err = run_verify_audit()
     assert code == 1
     assert "checkpoint 2: its signature does not verify" in err
 
@@ -245,7 +237,7 @@ def test_a_checkpoint_whose_heads_were_altered_is_reported(sealed):
 
     with triggers_lifted() as cursor:
         cursor.execute(f"UPDATE {CHECKPOINTS} SET heads = %s WHERE number = 2", [json.dumps(heads)])
-    code, _, err = run_verify()
+    code, _, err = run_verify_audit()
     assert code == 1
     assert "checkpoint 2: its heads do not give its Merkle root" in err
 
@@ -262,7 +254,7 @@ def test_a_checkpoint_re_signed_with_another_key_is_reported(sealed):
             f"UPDATE {CHECKPOINTS} SET signature = %s, public_key = %s WHERE number = 2",
             [signature, public],
         )
-    code, _, err = run_verify()
+    code, _, err = run_verify_audit()
     assert code == 1
     assert "checkpoint 2: is signed by a key that is not trusted" in err
 
@@ -270,12 +262,12 @@ def test_a_checkpoint_re_signed_with_another_key_is_reported(sealed):
 def test_a_checkpoint_signed_by_a_key_that_is_no_longer_trusted_is_reported(sealed, settings):
     """After a key change the old public key must be listed to keep its checkpoints valid."""
     settings.AUDIT_SIGNING_KEY = "b3RoZXItYXVkaXQtc2lnbmluZy1rZXktMzItYnl0ZXM="
-    code, _, err = run_verify()
+    code, _, err = run_verify_audit()
     assert code == 1
     assert "is signed by a key that is not trusted" in err
     old_public = sealed[0].public_key
     settings.AUDIT_TRUSTED_PUBLIC_KEYS = [old_public]
-    code, _, err = run_verify()
+    code, _, err = run_verify_audit()
     assert code == 0, err
 
 
@@ -284,7 +276,7 @@ def test_a_deleted_checkpoint_is_reported(sealed, staff, store):
     checkpoint_seal()
     with triggers_lifted() as cursor:
         cursor.execute(f"DELETE FROM {CHECKPOINTS} WHERE number = 2")
-    code, _, err = run_verify()
+    code, _, err = run_verify_audit()
     assert code == 1
     assert "checkpoint 2 is missing" in err
 

@@ -8,11 +8,13 @@ for the next one. Server errors are collected, not raised, so that one does not 
 from __future__ import annotations
 
 import dataclasses
+import html
 import itertools
 import logging
 import re
 import traceback
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
@@ -26,7 +28,7 @@ from django.http.response import HttpResponseBase
 from django.template import Template
 from django.test import Client
 from django.test.utils import _TestState
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from registrations import policy, roles
@@ -35,7 +37,14 @@ from registrations.forms import compliance as compliance_forms
 from registrations.forms import counter as counter_forms
 from registrations.forms import documents as documents_forms
 from registrations.forms import review as review_forms
-from registrations.models import AuditEvent, DocumentCopy, PendingChange, Person, Registration
+from registrations.models import (
+    AuditEvent,
+    AuditJob,
+    DocumentCopy,
+    PendingChange,
+    Person,
+    Registration,
+)
 from tests.factories import (
     PNG,
     VALID_EID,
@@ -51,6 +60,7 @@ from tests.factories import (
     materials_form,
     upload,
 )
+from tests.urls import app_url_patterns
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
 
@@ -120,6 +130,7 @@ def _file_field_names() -> set[str]:
     }
 
 
+FORM_FIELDS = {name: f for cls in _form_classes() for name, f in cls.base_fields.items()}
 KNOWN_FIELDS = tuple(
     sorted({name for cls in _form_classes() for name in cls.base_fields} | set(EXTRA_PARAMETERS))
 )
@@ -136,22 +147,6 @@ def test_the_field_list_covers_the_forms():
         "renewed_copy",
         "representative_copy",
     ]
-
-
-# The app's URL patterns -------------------------------------------------------------------------
-
-
-def app_patterns(resolver=None, prefix=""):
-    """(name, pattern) of every URL pattern of the app, named or not (not the Django admin)."""
-    resolver = resolver or get_resolver()
-    for entry in resolver.url_patterns:
-        if isinstance(entry, URLResolver):
-            if entry.app_name == "admin":
-                continue
-            yield from app_patterns(entry, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern):
-            pattern = prefix + str(entry.pattern)
-            yield entry.name or pattern, pattern
 
 
 # Test data --------------------------------------------------------------------------------------
@@ -307,9 +302,11 @@ class Prober:
         data=None,
         body: bytes | None = None,
         language: str = "",
+        inside: Callable[[HttpResponseBase], None] | None = None,
         **kwargs,
     ) -> HttpResponseBase:
-        """Send `data` (a dict, files allowed) or a raw `body`, in `language` if given."""
+        """Send `data` (a dict, files allowed) or a raw `body`, in `language` if given;
+        `inside` looks at the response and the database before the savepoint is rolled back."""
         cookies = {key: morsel.value for key, morsel in self.client.cookies.items()}
         label = f"{self.role}: {method} {path} {_describe(body if body is not None else data)}"
         if kwargs:
@@ -332,6 +329,8 @@ class Prober:
                 else:
                     response = self.client.generic(method, path, **kwargs)
                 self._check(response, label, path)
+                if inside is not None:
+                    inside(response)
                 raise _Undo
         except _Undo:
             return response
@@ -443,7 +442,7 @@ def test_every_page_survives_junk_for_every_role(world, role):
     query strings. Each field's full list of junk values is sent by the per-field tests.
     """
     prober = _prober(world, role)
-    patterns = list(app_patterns())
+    patterns = list(app_url_patterns())
     assert len(patterns) >= 25
     for name, pattern in patterns:
         path = world.path(name, pattern)
@@ -630,7 +629,7 @@ def _valid(target: Target, world: World) -> dict:
 
 
 def _target_path(target: Target, world: World) -> str:
-    return world.path(target.name, dict(app_patterns())[target.name])
+    return world.path(target.name, dict(app_url_patterns())[target.name])
 
 
 def _target_id(target: Target) -> str:
@@ -641,17 +640,173 @@ def _send(prober: Prober, target: Target, path: str, data: dict, language: str =
     prober.send(target.method, path, data=data, language=language)
 
 
+def _fresh(obj):
+    """The row as the database holds it now (the world's objects stay as they were)."""
+    return type(obj).objects.get(pk=obj.pk)
+
+
+def _acceptance(target: Target, world: World, response: HttpResponseBase) -> str:
+    """'' when the response is the page accepting `_valid`'s submission and what that does
+    is in the database; otherwise what differs."""
+    name, status = target.name, response.status_code
+    location = response.get("Location", "")
+    draft = world.draft
+
+    def redirected(to: str) -> bool:
+        return status == 302 and location == to
+
+    if name == "counter-new":
+        new = Registration.objects.filter(reference=location.strip("/").split("/")[-2]).first()
+        done = status == 302 and new is not None and new.status == "draft"
+        done = done and location.endswith("/materials/") and new.store == world.store
+    elif name == "counter-find":
+        done = redirected(f"/counter/{world.approved.reference}/")
+        done = done and AuditEvent.objects.filter(action=AuditEvent.Action.SEARCHED).exists()
+    elif name == "counter-materials":
+        done = redirected(f"/counter/{draft.reference}/channel/")
+        done = done and _fresh(draft).msisdn == "+85261234567"
+    elif name == "counter-channel":
+        done = redirected(f"/counter/{draft.reference}/identity/")
+        done = done and _fresh(draft).channel == "counter"
+    elif name == "counter-identity":
+        done = redirected(f"/counter/{draft.reference}/") and _fresh(draft).status == "pending"
+    elif name in {"counter-update", "counter-terminate"}:
+        kind = PendingChange.Kind.UPDATE if name == "counter-update" else "termination"
+        done = redirected(f"/counter/{world.approved.reference}/")
+        done = done and world.approved.changes.filter(kind=kind, status="pending").exists()
+    elif name == "document-copy":
+        done = status == 200 and response.streaming
+        done = (
+            done
+            and AuditEvent.objects.filter(
+                action=AuditEvent.Action.DOCUMENT_VIEWED, actor=world.users[target.role]
+            ).exists()
+        )
+    elif name == "login":
+        done = redirected("/") and AuditEvent.objects.filter(action="login").exists()
+    elif name == "set_language":
+        language = response.cookies.get(settings.LANGUAGE_COOKIE_NAME)
+        done = redirected("/") and (
+            target.method == "GET" or (language is not None and language.value == "zh-hant")
+        )
+    elif name in {"review-queue", "audit-list"}:
+        done = status == 200 and "is-invalid" not in response.content.decode()
+    elif name == "review-reveal":
+        done = status == 200 and "A123456(3)" in response.content.decode()
+        done = done and AuditEvent.objects.filter(action=AuditEvent.Action.REVEALED).exists()
+    elif name == "review-decide":
+        done = redirected("/review/") and _fresh(world.pending).status == "returned"
+    elif name == "review-decide-change":
+        done = redirected("/review/") and _fresh(world.change).status == "rejected"
+    elif name in {"audit-export", "audit-verify"}:
+        kind = AuditJob.Kind.EXPORT if name == "audit-export" else AuditJob.Kind.VERIFY
+        job = AuditJob.objects.filter(kind=kind).order_by("-pk").first()
+        done = job is not None and redirected(f"/compliance/audit/jobs/{job.pk}/")
+    else:
+        raise AssertionError(name)
+    return "" if done else f"{status} {location}: not accepted, or its effect is missing"
+
+
+# Where a message stands for input that no field of its own shows: the sign-in form's one
+# message (which of the two was wrong is not said), the reveal buttons', the adult's rules,
+# a record that changed while the page was open, an export format that is not offered.
+MESSAGE_ABOVE_THE_FORM = {
+    "login": {"username", "password"},
+    "review-reveal": {"field", "reason"},
+    "review-decide": {"submitted_at"},
+    "counter-identity": {"representative_document_number"},
+    "audit-export": {"format"},
+}
+# Parameters that steer a page rather than fill a form (the step buttons, where to go next,
+# which page of a list): a value that means nothing is ignored, never an error.
+NOT_INPUT = {"next", "page", "changes_page", "before", "after", "language"}
+
+
+def _judged(target: Target, name: str) -> bool:
+    if target.name == "set_language" or name in NOT_INPUT:
+        return False
+    if name == "action" and target.name.startswith("counter-"):
+        return False  # the step buttons
+    # A store that is not the user's, sent in the hidden field of a one-store counter:
+    # test_a_store_that_is_not_the_users_is_refused_with_a_message.
+    return (target.name, name) != ("counter-new", "store")
+
+
+def _typed(name: str) -> bool:
+    """A field the user types into: a refused page shows what was typed back."""
+    widget = FORM_FIELDS[name].widget if name in FORM_FIELDS else None
+    return isinstance(widget, forms.Textarea) or getattr(widget, "input_type", "") in {
+        "text",
+        "email",
+        "tel",
+    }
+
+
+def _refusal(target: Target, world: World, prober: Prober, name: str, data: dict, response) -> str:
+    """'' when the spoiled submission is accepted as the valid one would be, or refused
+    with a message next to `name` (or above the form, where that is the place) and every
+    other typed value still on the page; otherwise what is wrong."""
+    if not _acceptance(target, world, response):
+        return ""
+    if target.name == "audit-export" and response.status_code == 302:
+        # Refused: back to the audit page with the filters, which marks the wrong one.
+        if not response["Location"].startswith(reverse("audit-list")):
+            return f"{response.status_code} {response['Location']}"
+        response = prober.client.get(response["Location"])
+    return _shown_again(target.name, name, data, response)
+
+
+def _shown_again(page_name: str, name: str, data: dict, response) -> str:
+    """'' when the page is shown again with a message next to `name` (or above the form,
+    where that is the place) and every other typed value still there; else what is wrong."""
+    if response.status_code not in {200, 400} or response.streaming:
+        return f"{response.status_code}: neither accepted nor shown again"
+    page = response.content.decode()
+    beside = re.search(rf'id="error_\d+_id_{name}"', page)
+    above = name in MESSAGE_ABOVE_THE_FORM.get(page_name, ()) and "alert-danger" in page
+    if not (beside or above):
+        return "refused without a message beside the field"
+    lost = [
+        other
+        for other, value in data.items()
+        if other != name
+        and isinstance(value, str)
+        and _typed(other)
+        and value
+        and html.escape(value) not in page
+    ]
+    return f"lost what was typed in {lost}" if lost else ""
+
+
 def _languages() -> itertools.cycle:
     """English, Traditional Chinese, English…: messages in both languages, at no extra cost."""
     return itertools.cycle([code for code, _name in settings.LANGUAGES])
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=_target_id)
+def test_the_valid_submission_of_each_page_is_accepted(world, target):
+    """What the junk tests spoil one field at a time: accepted as it stands, and it does what
+    the page is for (a draft made, a decision recorded, a job started...)."""
+    prober = _prober(world, target.role)
+    problems = []
+    prober.send(
+        target.method,
+        _target_path(target, world),
+        data=_valid(target, world),
+        inside=lambda response: problems.append(_acceptance(target, world, response)),
+    )
+    assert problems == [""]
+    _assert_no_server_error(prober)
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=_target_id)
 def test_each_field_survives_each_junk_value(world, target):
+    """Each junk value in each field, the rest valid: accepted like the valid submission, or
+    refused with a message beside the field and what was typed still there; never a 500."""
     prober = _prober(world, target.role)
     path = _target_path(target, world)
-    _send(prober, target, path, _valid(target, world))
     languages = _languages()
+    wrong = []
     for name in target.fields:
         if name in FILE_FIELDS:
             continue  # a file field reads only uploaded files: see the file test
@@ -660,7 +815,14 @@ def test_each_field_survives_each_junk_value(world, target):
             values += [str(world.other_store.pk), world.other_store.code]
         for value in values:
             data = {**_valid(target, world), name: value}
-            _send(prober, target, path, data, language=next(languages))
+
+            def judge(response, name=name, data=data, value=value):
+                if _judged(target, name) and (
+                    problem := _refusal(target, world, prober, name, data, response)
+                ):
+                    wrong.append(f"{name}={_short(value, 30)}: {problem}")
+
+            prober.send(target.method, path, data=data, language=next(languages), inside=judge)
         without = _valid(target, world)
         without.pop(name, None)
         _send(prober, target, path, without)
@@ -681,6 +843,18 @@ def test_each_field_survives_each_junk_value(world, target):
     }
     _send(prober, target, path, {**valid, **as_files})
     _assert_no_server_error(prober)
+    assert wrong == [], "\n".join(wrong[:20])
+
+
+def test_a_store_that_is_not_the_users_is_refused_with_a_message(world):
+    """Counter staff of one store send the store in a hidden field: a changed value is
+    refused, and the page says why."""
+    staff = _prober(world, "staff")
+    response = staff.send("POST", reverse("counter-new"), data={"store": world.other_store.pk})
+    assert response.status_code == 200
+    assert not Registration.objects.filter(store=world.other_store).exists()
+    page = response.content.decode()
+    assert "alert-danger" in page and "This store is not one you work at." in page
 
 
 @pytest.mark.parametrize("target", [t for t in TARGETS if t.method == "POST"], ids=_target_id)
@@ -774,13 +948,15 @@ def test_file_fields_survive_files_with_the_wrong_content(world, target, file_fi
 
 def test_other_branches_of_the_steps_survive_junk(world):
     """The same forms on other paths: a returned record (editable, with the supervisor's
-    comment) with an eSIM, an online channel and an under-age customer; a company's identity."""
+    comment) with an eSIM, an online channel and an under-age customer; a company's identity.
+    Each valid step is accepted; each spoiled one is accepted alike or shown again with a
+    message beside the field and what was typed kept."""
     staff = _prober(world, "staff")
     returned = make_registration(
         store=world.store,
         created_by=world.users["staff"],
         status="returned",
-        step=3,
+        furthest_step=3,
         reviewer=world.users["supervisor"],
         decided_at=timezone.now(),
         reason_code="document_unreadable",
@@ -816,18 +992,35 @@ def test_other_branches_of_the_steps_survive_junk(world):
             ),
         ),
     )
+    next_step = {"materials": "channel/", "channel": "identity/", "identity": ""}
+    wrong = []
     for registration, step, valid in branches:
         path = f"/counter/{registration.reference}/{step}/"
         staff.send("GET", path)
-        staff.send("POST", path, data=valid())
+        accepted = f"/counter/{registration.reference}/{next_step[step]}"
+
+        def check_accepted(response, step=step, accepted=accepted):
+            if response.status_code != 302 or response["Location"] != accepted:
+                wrong.append(f"{step}: the valid submission got {response.status_code}")
+
+        staff.send("POST", path, data=valid(), inside=check_accepted)
         for key in valid():
-            if key in FILE_FIELDS:
+            if key in FILE_FIELDS or key == "action":
                 continue
             for junk in ("\x00", "0001-01-01"):
-                staff.send("POST", path, data={**valid(), key: junk})
+                data = {**valid(), key: junk}
+
+                def judge(response, key=key, data=data, junk=junk, step=step, accepted=accepted):
+                    if response.status_code == 302 and response["Location"] == accepted:
+                        return
+                    if problem := _shown_again(f"counter-{step}", key, data, response):
+                        wrong.append(f"{step} {key}={junk!r}: {problem}")
+
+                staff.send("POST", path, data=data, inside=judge)
         for key in FILE_FIELDS & set(valid()):
             staff.send("POST", path, data={**valid(), key: upload(PNG[:8], name="header.png")})
     _assert_no_server_error(staff)
+    assert wrong == [], "\n".join(wrong)
 
 
 # 4. Junk in the request headers that the audit log records --------------------------------------
@@ -887,5 +1080,5 @@ def test_path_like_junk_in_a_url_is_not_found_not_a_server_error(world):
 
 
 def test_the_path_helper_fills_every_pattern(world):
-    for name, pattern in app_patterns():
+    for name, pattern in app_url_patterns():
         assert re.fullmatch(r"/[^<>]*", world.path(name, pattern)), name

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from registrations import crypto, roles, selectors, services
-from registrations.models import AuditEvent, PendingChange, Registration
+from registrations.models import AuditEvent, PendingChange
 from tests.factories import (
     JPEG,
     PNG,
@@ -18,13 +18,10 @@ from tests.factories import (
     make_registration,
     make_user,
     upload,
+    url,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
-
-
-def url(name: str, registration: Registration) -> str:
-    return reverse(name, args=[registration.reference])
 
 
 @pytest.fixture
@@ -34,20 +31,6 @@ def approved(store, staff, supervisor):
 
 def searched() -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=AuditEvent.Action.SEARCHED))
-
-
-@pytest.fixture
-def decrypted(monkeypatch) -> list[str]:
-    """Which stored fields ("Model.field") are decrypted while a test runs."""
-    seen: list[str] = []
-    real = crypto.decrypt_text
-
-    def spy(token: str, *, where: str = "a stored value") -> str:
-        seen.append(where)
-        return real(token, where=where)
-
-    monkeypatch.setattr(crypto, "decrypt_text", spy)
-    return seen
 
 
 def copies_listed(page: str) -> int:

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from registrations import crypto, roles
+from registrations import roles
 from registrations.models import (
     AuditEvent,
     DocumentCopy,
@@ -34,15 +34,12 @@ from tests.factories import (
     materials_form,
     start_draft,
     upload,
+    url,
     walk_to_identity,
 )
 from tests.storage import put_stored, stored_bytes, stored_names
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
-
-
-def url(name: str, registration: Registration) -> str:
-    return reverse(name, args=[registration.reference])
 
 
 def errors_of(response) -> dict:
@@ -66,20 +63,6 @@ def label_of(page: str, field: str) -> str:
     return page[start : min(end for end in ends if end != -1)]
 
 
-@pytest.fixture
-def decrypted(monkeypatch) -> list[str]:
-    """Which stored fields ("Model.field") are decrypted while a test runs."""
-    seen: list[str] = []
-    real = crypto.decrypt_text
-
-    def spy(token: str, *, where: str = "a stored value") -> str:
-        seen.append(where)
-        return real(token, where=where)
-
-    monkeypatch.setattr(crypto, "decrypt_text", spy)
-    return seen
-
-
 # Starting, the steps, submitting
 
 
@@ -93,7 +76,7 @@ def test_new_registration_creates_a_draft_of_the_staff_store_and_opens_step_one(
     assert registration.status == "draft"
     assert registration.store == store
     assert registration.created_by == staff
-    assert registration.step == 1
+    assert registration.furthest_step == 1
     [event] = events(AuditEvent.Action.DRAFT_CREATED)
     assert event.registration_reference == registration.reference
 
@@ -115,7 +98,7 @@ def test_the_new_registration_page_offers_a_start_button_and_a_store_choice_when
 
 def test_the_whole_flow_submits_for_review_with_its_history_and_audit(staff_client, staff):
     registration = walk_to_identity(staff_client)
-    assert registration.step == 3
+    assert registration.furthest_step == 3
     response = staff_client.post(url("counter-identity", registration), identity_form())
     assert response.status_code == 302
     assert response.url == url("counter-record", registration)
@@ -215,7 +198,7 @@ def test_save_draft_keeps_a_partly_filled_step_without_asking_for_the_rest(staff
     assert response.url == url("counter-materials", registration)
     registration.refresh_from_db()
     assert registration.iccid == VALID_ICCID
-    assert registration.step == 1, "an incomplete step does not open the next one"
+    assert registration.furthest_step == 1, "an incomplete step does not open the next one"
     page = staff_client.get(response.url).content.decode()
     assert "Draft saved" in page
 
@@ -245,7 +228,7 @@ def test_a_partial_save_still_saves_without_the_fields_marked_as_needed(staff_cl
     )
     assert response.status_code == 302
     registration.refresh_from_db()
-    assert registration.iccid == VALID_ICCID and registration.step == 1
+    assert registration.iccid == VALID_ICCID and registration.furthest_step == 1
     page = staff_client.get(response.url).content.decode()
     assert 'class="asteriskField">*' in label_of(page, "msisdn")
 
@@ -565,7 +548,7 @@ def test_a_new_upload_replaces_the_copy_on_file(
 
 
 def test_another_counter_of_the_same_store_resumes_the_draft(client, store, staff):
-    registration = make_complete_draft(store=store, created_by=staff, step=2)
+    registration = make_complete_draft(store=store, created_by=staff, furthest_step=2)
     colleague = make_user(roles.COUNTER_STAFF, stores=[store])
     client.force_login(colleague)
     home = client.get(reverse("home")).content.decode()
@@ -653,7 +636,7 @@ def test_a_returned_record_is_corrected_and_resubmitted(staff_client, store, sta
         store=store,
         created_by=staff,
         status="returned",
-        step=3,
+        furthest_step=3,
         reviewer=supervisor,
         decided_at=timezone.now(),
         reason_code="document_unreadable",
@@ -684,7 +667,7 @@ def test_a_returned_record_shows_the_supervisors_comment_on_its_pages(
         store=store,
         created_by=staff,
         status="returned",
-        step=3,
+        furthest_step=3,
         reviewer=supervisor,
         decided_at=timezone.now(),
         reason_code="document_unreadable",
@@ -700,7 +683,7 @@ def _returned(store, staff, supervisor, reason_code: str) -> Registration:
         store=store,
         created_by=staff,
         status="returned",
-        step=3,
+        furthest_step=3,
         reviewer=supervisor,
         decided_at=timezone.now(),
         reason_code=reason_code,
@@ -770,7 +753,7 @@ def test_a_page_decrypts_no_identity_field_it_does_not_show(
 ):
     decided = {"reviewer": supervisor, "decided_at": timezone.now()} if status == "approved" else {}
     registration = make_registration(
-        store=store, created_by=staff, status=status, step=3, **decided
+        store=store, created_by=staff, status=status, furthest_step=3, **decided
     )
     decrypted.clear()
     with CaptureQueriesContext(connection) as queries:

@@ -7,7 +7,6 @@ import threading
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connections
-from django.urls import reverse
 from django.utils import timezone
 
 from registrations import selectors, services
@@ -24,14 +23,11 @@ from tests.factories import (
     materials_form,
     start_draft,
     upload,
+    url,
     walk_to_identity,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
-
-
-def url(name: str, registration: Registration) -> str:
-    return reverse(name, args=[registration.reference])
 
 
 def years_ago(years: int, days: int = 0) -> datetime.date:
@@ -166,7 +162,7 @@ def test_a_returned_record_does_not_count_against_itself(store, staff, superviso
         store=store,
         created_by=staff,
         status="returned",
-        step=3,
+        furthest_step=3,
         reviewer=supervisor,
         decided_at=timezone.now(),
         reason_code="other",

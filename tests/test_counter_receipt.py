@@ -5,7 +5,6 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 
 from registrations.models import AuditEvent, Registration
 from tests.factories import (
@@ -14,14 +13,11 @@ from tests.factories import (
     make_complete_draft,
     make_person,
     make_registration,
+    url,
     walk_to_identity,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
-
-
-def url(name: str, registration: Registration) -> str:
-    return reverse(name, args=[registration.reference])
 
 
 def submitted(client) -> Registration:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from registrations import documents, roles
 from registrations.crypto import decrypt_bytes
-from registrations.models import AuditEvent, DocumentCopy, Registration
+from registrations.models import AuditEvent, DocumentCopy
 from tests.factories import (
     JPEG,
     PDF,
@@ -21,14 +21,11 @@ from tests.factories import (
     materials_form,
     start_draft,
     upload,
+    url,
 )
 from tests.storage import all_stored_bytes, put_stored, remove_stored, stored_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
-
-
-def url(name: str, registration: Registration) -> str:
-    return reverse(name, args=[registration.reference])
 
 
 def document_url(document: DocumentCopy) -> str:
@@ -336,7 +333,7 @@ def test_a_supervisor_is_sent_back_to_the_review_page_from_a_missing_copy(
 
 def test_the_record_page_costs_the_same_queries_for_one_copy_or_five(staff_client, store, staff):
     def queries_for_record_page_with(copies: int) -> int:
-        registration = make_registration(store=store, created_by=staff, step=3)
+        registration = make_registration(store=store, created_by=staff, furthest_step=3)
         links = [document_url(make_document_copy(registration)) for _ in range(copies)]
         with CaptureQueriesContext(connection) as queries:
             page = staff_client.get(url("counter-record", registration)).content.decode()

@@ -8,19 +8,11 @@ from django.test import override_settings
 
 from registrations.crypto import DecryptionError, DoubleEncryptionError, decrypt_text, encrypt_text
 from registrations.models import Person
-from tests.factories import CUSTOMER, make_person
+from tests.factories import CUSTOMER, PERSON_ENCRYPTED_FIELDS, make_person
 
 pytestmark = pytest.mark.django_db
 
-ENCRYPTED_COLUMNS = [
-    "document_number",
-    "name_en",
-    "name_zh",
-    "date_of_birth",
-    "address",
-    "contact_number",
-    "email",
-]
+ENCRYPTED_COLUMNS = PERSON_ENCRYPTED_FIELDS
 
 
 def raw_person_row(pk: int) -> dict:

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from registrations import crypto, documents, keys_rotation
+from registrations import crypto, documents
 from registrations.checks import canary_fields, key_problems
 from registrations.models import (
     AuditEvent,
@@ -24,10 +24,20 @@ from registrations.models import (
     PendingChange,
     Person,
     Registration,
-    StatusChange,
 )
 from registrations.selectors import registration_list_by_document
-from tests.factories import CUSTOMER, PDF, PNG, make_document_copy, make_person, make_registration
+from registrations.services import keys as keys_rotation
+from tests.factories import (
+    CUSTOMER,
+    PDF,
+    PERSON_ENCRYPTED_FIELDS,
+    PNG,
+    make_approved,
+    make_document_copy,
+    make_person,
+    make_registration,
+    make_status_change,
+)
 from tests.storage import stored_bytes, stored_names
 from tests.test_startup import ROOT, database_url
 
@@ -58,16 +68,11 @@ def canary(db):
 @pytest.fixture
 def records(canary, private_storage, store, staff, supervisor):
     """Everything that holds ciphertext, written with the old key."""
-    registration = make_registration(
-        store=store,
-        created_by=staff,
-        status="approved",
-        reviewer=supervisor,
-        decided_at=timezone.now(),
-        comment="Customer 陳大文 asked twice",
+    registration = make_approved(
+        store=store, created_by=staff, reviewer=supervisor, comment="Customer 陳大文 asked twice"
     )
-    StatusChange.objects.create(
-        registration=registration,
+    make_status_change(
+        registration,
         from_status="pending",
         to_status="approved",
         actor=supervisor,
@@ -238,15 +243,7 @@ def test_a_value_no_key_can_read_stops_the_rotation_naming_the_row(settings, old
 
 def test_every_encrypted_column_is_found_without_a_list_to_maintain():
     found = {spec.label: set(spec.columns) for spec in keys_rotation.encrypted_tables()}
-    assert found["Person"] == {
-        "document_number",
-        "name_en",
-        "name_zh",
-        "date_of_birth",
-        "address",
-        "contact_number",
-        "email",
-    }
+    assert found["Person"] == set(PERSON_ENCRYPTED_FIELDS)
     assert found["Registration"] == {"comment"}
     assert found["StatusChange"] == {"comment"}
     assert found["PendingChange"] == {

@@ -14,7 +14,6 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.urls import reverse
-from django.utils import timezone
 
 from registrations.models import Registration
 from tests.factories import PNG, upload
@@ -27,6 +26,7 @@ ADDRESS = "Flat 7C, 21 Leakproof Terrace, Tai Koo"
 NEW_ADDRESS = "Flat 9D, 3 Quietwater Court, Sha Tin"
 CONTACT_TYPED = "9456 7890"
 NEW_CONTACT_TYPED = "5123 9876"
+DECISION_COMMENT = f"Card Z683365(A) matches {NAME_EN}, seen with Mrs Quokkafield"
 
 NEEDLES = [
     NAME_EN,
@@ -43,6 +43,7 @@ NEEDLES = [
     "9456 7890",
     "51239876",
     "5123 9876",
+    "Quokkafield",
 ]
 
 
@@ -113,16 +114,24 @@ def drive_the_whole_flow(client, supervisor) -> Registration:
     assert client.get(at("counter-record")).status_code == 200
     assert client.get(at("counter-receipt")).status_code == 200
 
-    # A supervisor views the copy (with a reason), then approves (the decision itself is
-    # later work: set here directly).
+    # A supervisor views the copy (with a reason), then approves on the record's page, with
+    # a comment that repeats the customer's identity, as a hurried supervisor would.
     client.force_login(supervisor)
     copy = registration.documents.get()
     document_url = reverse("document-copy", args=[reference, copy.pk])
     response = client.post(document_url, {"reason": "review_submission"})
     assert b"".join(response.streaming_content) == scan
-    Registration.objects.filter(pk=registration.pk).update(
-        status="approved", reviewer=supervisor, decided_at=timezone.now()
+    response = client.post(
+        reverse("review-decide", args=[reference]),
+        {
+            "outcome": "approved",
+            "comment": DECISION_COMMENT,
+            "submitted_at": registration.submitted_at.isoformat(),
+        },
     )
+    assert response.status_code == 302 and response.url == reverse("review-queue")
+    registration.refresh_from_db()
+    assert registration.status == "approved" and registration.reviewer == supervisor
     return registration
 
 
@@ -226,3 +235,5 @@ def test_no_identity_value_is_left_in_plaintext_anywhere(
     assert registration.customer.name_zh == NAME_ZH
     assert registration.customer.document_number == "Z683365A"
     assert registration.changes.get().new_address == NEW_ADDRESS
+    assert registration.comment == DECISION_COMMENT
+    assert registration.history.get(to_status="approved").comment == DECISION_COMMENT

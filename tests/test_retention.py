@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from registrations import documents
 from registrations.audit import audit_chain_verify
-from registrations.models import AuditEvent, DocumentCopy, Person, Registration, StatusChange
-from tests.factories import make_registration
+from registrations.models import AuditEvent, DocumentCopy, Person, Registration
+from tests.factories import PDF, make_document_copy, make_registration, make_status_change
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +26,8 @@ def terminated(store, staff, supervisor, *, days_ago: int) -> Registration:
         terminated_at=when,
         comment="Customer CHAN asked to end it",
     )
-    StatusChange.objects.create(
-        registration=registration,
+    make_status_change(
+        registration,
         from_status="approved",
         to_status="terminated",
         actor=supervisor,
@@ -36,23 +36,12 @@ def terminated(store, staff, supervisor, *, days_ago: int) -> Registration:
     return registration
 
 
-def with_copy(registration, staff) -> DocumentCopy:
-    return DocumentCopy.objects.create(
-        registration=registration,
-        kind=DocumentCopy.Kind.IDENTITY,
-        stored_name=documents.write_encrypted(b"%PDF-1.4 copy of an identity card"),
-        content_type="application/pdf",
-        size=33,
-        uploaded_by=staff,
-    )
-
-
 def test_hong_kong_keeps_12_months_after_termination_then_purges(
     store, staff, supervisor, private_storage, django_capture_on_commit_callbacks
 ):
     old = terminated(store, staff, supervisor, days_ago=400)
     recent = terminated(store, staff, supervisor, days_ago=300)
-    copy = with_copy(old, staff)
+    copy = make_document_copy(old, data=PDF)
     active = make_registration(
         store=store,
         created_by=staff,
@@ -61,6 +50,7 @@ def test_hong_kong_keeps_12_months_after_termination_then_purges(
         decided_at=timezone.now() - datetime.timedelta(days=900),
     )
     customer_pk = old.customer_id
+    kept_for_audit = (old.reference, old.status, old.iccid, old.msisdn, old.store_id)
 
     out = io.StringIO()
     with django_capture_on_commit_callbacks(execute=True):
@@ -75,7 +65,8 @@ def test_hong_kong_keeps_12_months_after_termination_then_purges(
     assert not documents.is_stored(copy.stored_name)
     assert DocumentCopy.objects.get(pk=copy.pk).purged_at is not None
     # What the audit needs stays.
-    assert (old.reference, old.status, old.iccid) == (old.reference, "terminated", old.iccid)
+    assert old.iccid and old.msisdn
+    assert (old.reference, old.status, old.iccid, old.msisdn, old.store_id) == kept_for_audit
     assert recent.purged_at is None and recent.customer is not None
     assert Registration.objects.get(pk=active.pk).customer is not None
 

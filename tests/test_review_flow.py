@@ -1,5 +1,7 @@
 """Supervisors: the queue, reveals, decisions with reasons, the four-eyes rule, pending changes."""
 
+import datetime
+import re
 import threading
 
 import pytest
@@ -11,8 +13,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registrations import roles, services
-from registrations.models import AuditEvent, PendingChange, Registration
-from tests.factories import make_person, make_registration, make_user
+from registrations.models import AuditEvent, PendingChange, Registration, StatusChange
+from tests.factories import (
+    make_approved,
+    make_complete_draft,
+    make_document_copy,
+    make_person,
+    make_registration,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -22,14 +31,7 @@ def pending(store, staff, **kwargs):
 
 
 def approved(store, staff, reviewer, **kwargs):
-    return make_registration(
-        store=store,
-        created_by=staff,
-        status="approved",
-        reviewer=reviewer,
-        decided_at=timezone.now(),
-        **kwargs,
-    )
+    return make_approved(store=store, created_by=staff, reviewer=reviewer, **kwargs)
 
 
 def decide_form(registration, **values):
@@ -59,6 +61,45 @@ def test_the_queue_runs_a_constant_number_of_queries(client, store, staff, super
         pending(store, staff)
     with CaptureQueriesContext(connection) as many:
         assert client.get("/review/").status_code == 200
+    assert len(many) == len(few)
+
+
+@pytest.mark.usefixtures("private_storage")
+def test_the_record_page_runs_a_constant_number_of_queries(client, store, staff, supervisor):
+    """However long the record's history, and however many copies and changes it has."""
+    registration = approved(store, staff, supervisor)
+
+    def grow(n: int) -> None:
+        for _ in range(n):
+            StatusChange.objects.create(
+                registration=registration,
+                from_status="approved",
+                to_status="approved",
+                actor=staff,
+            )
+            make_document_copy(registration)
+            PendingChange.objects.create(
+                registration=registration,
+                kind=PendingChange.Kind.UPDATE,
+                changed_fields=["address"],
+                new_address="Flat 1, 2 New Street, Sha Tin",
+                requested_by=staff,
+                status=PendingChange.Status.REJECTED,
+                decided_by=supervisor,
+                decided_at=timezone.now(),
+            )
+
+    grow(1)
+    client.force_login(supervisor)
+    page = f"/review/{registration.reference}/"
+    client.get(page)  # warm up session and permission caches
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(page).status_code == 200
+    grow(15)
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(page)
+    assert response.status_code == 200
+    assert response.content.decode().count("Flat 1, 2 New Street") == 0  # masked until revealed
     assert len(many) == len(few)
 
 
@@ -365,20 +406,56 @@ def test_nobody_decides_a_change_they_asked_for(store, staff):
 
 
 def test_the_dashboard_shows_counts_reasons_and_median_time(client, store, staff, supervisor):
-    for _ in range(2):
-        registration = pending(store, staff)
+    """Four submissions; decided after 10, 30 and 50 minutes: two returned for an expired
+    document, one rejected as suspected fraud; one still waits."""
+    now = timezone.now()
+    outcomes = [
+        (10, "returned", "document_expired"),
+        (30, "returned", "document_expired"),
+        (50, "rejected", "suspected_fraud"),
+        (None, "", ""),
+    ]
+    for minutes, outcome, reason_code in outcomes:
+        registration = make_complete_draft(store=store, created_by=staff)
+        services.registration_submit(
+            registration=registration, actor=staff, declaration_accepted=True
+        )
+        if minutes is None:
+            continue
+        Registration.objects.filter(pk=registration.pk).update(
+            submitted_at=now - datetime.timedelta(minutes=minutes)
+        )
+        registration.refresh_from_db()
         services.registration_decide(
             registration=registration,
             reviewer=supervisor,
-            outcome="returned",
-            reason_code="document_expired",
+            outcome=outcome,
+            reason_code=reason_code,
         )
-    pending(store, staff)
     client.force_login(supervisor)
     page = client.get("/review/dashboard/").content.decode()
-    assert 'id="chart-daily"' in page and 'id="chart-reasons"' in page
-    assert "Document expired" in page
-    assert 'id="median"' in page
+
+    statuses = {
+        label: int(count)
+        for count, label in re.findall(
+            r'stat-number">(\d+)</div><div class="text-body-secondary small">([^<]+)<', page
+        )
+    }
+    assert statuses == {
+        "Draft": 0,
+        "Pending review": 1,
+        "Approved": 0,
+        "Rejected": 1,
+        "Returned for correction": 2,
+        "Terminated": 0,
+    }
+    reasons = re.findall(r'<tr><td>([^<]+)</td>.*?<td class="text-end">(\d+)</td></tr>', page, re.S)
+    assert reasons == [("Document expired", "2"), ("Suspected fraud", "1")]
+    median = re.search(r'id="median">([^<]+)<', page).group(1)
+    assert median == "30 min"
+    assert "over 3 decisions in the last 30 days" in page
+    daily = re.findall(r"<title>[^<]*: (\d+)</title>", page)
+    assert len(daily) == 30 and sum(map(int, daily)) == 4
 
 
 def test_counter_sees_decisions_since_last_look(client, store, staff, supervisor):

@@ -139,7 +139,9 @@ def change_page_blocks(client, registration: Registration, change: PendingChange
 def test_the_requester_of_a_change_cannot_decide_it(store, staff, both_client, both):
     registration = make_approved(store=store, created_by=staff, reviewer=make_user())
     change = services.registration_request_change(
-        registration=registration, actor=both, new_address="Flat 9, 10 Harbour Road"
+        registration=registration,
+        actor=both,
+        change=services.ChangeDetails(new_address="Flat 9, 10 Harbour Road"),
     )
     assert change_page_blocks(both_client, registration, change)
     response = both_client.post(

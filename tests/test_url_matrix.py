@@ -8,31 +8,16 @@ a page says here who may open it.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.http.response import HttpResponseBase
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils import timezone
 
-from registrations import roles
-from registrations.audit import audit_record
-from registrations.models import AuditEvent, AuditJob, PendingChange, Registration
-from registrations.services.jobs import worker_heartbeat_record
-from tests.factories import (
-    make_approved,
-    make_complete_draft,
-    make_document_copy,
-    make_registration,
-    make_store,
-    make_user,
-)
+from registrations.models import AuditEvent
+from tests.urls import World, url_patterns
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
 
@@ -157,140 +142,6 @@ READ_ACTIONS = {
 }
 
 
-def url_patterns(resolver=None, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str]]:
-    """(key, pattern) of every URL pattern, through every include: the key is the name
-    (namespaced, as `reverse` takes it), or the pattern itself when it has no name."""
-    resolver = resolver or get_resolver()
-    for entry in resolver.url_patterns:
-        if isinstance(entry, URLResolver):
-            inner = ":".join(filter(None, [namespace, entry.namespace]))
-            yield from url_patterns(entry, prefix + str(entry.pattern), inner)
-        elif isinstance(entry, URLPattern):
-            pattern = prefix + str(entry.pattern)
-            name = ":".join(filter(None, [namespace, entry.name])) if entry.name else ""
-            yield name or pattern, pattern
-
-
-@dataclass
-class World:
-    users: dict
-    draft: Registration
-    returned: Registration
-    pending: Registration
-    approved: Registration
-    changed: Registration
-    change: PendingChange
-    objects: dict  # what a URL's ids stand for
-
-    def registrations(self) -> list[Registration]:
-        return [self.draft, self.returned, self.pending, self.approved, self.changed]
-
-    def reference_for(self, key: str) -> str:
-        """A registration in the state the page is for."""
-        if key in {"counter-channel", "counter-resume"}:
-            return self.returned.reference
-        if key in {"counter-receipt", "review-detail", "review-reveal", "review-decide"}:
-            return self.pending.reference
-        if key in {"counter-update", "counter-terminate"}:
-            return self.approved.reference
-        if key in {"counter-record"} or "change" in key:
-            return self.changed.reference
-        return self.draft.reference
-
-    def path(self, key: str, pattern: str) -> str:
-        """The pattern with its parameters filled from the fixtures."""
-        admin_model = re.match(r"admin/(\w+)/(\w+)/", pattern)
-        ids = {
-            "document-copy": self.objects["copy"],
-            "counter-document": self.objects["copy"],
-            "audit-job": self.objects["verify_job"],
-            "audit-job-status": self.objects["verify_job"],
-            "audit-job-download": self.objects["export_job"],
-        }
-        fills: dict[str, Callable[[], str]] = {
-            "<reference:reference>": lambda: self.reference_for(key),
-            "<int:change_id>": lambda: str(self.change.pk),
-            "<int:pk>": lambda: str(ids.get(key, self.users["staff"].pk)),
-            "<path:object_id>": lambda: str(self.objects[admin_model.group(2)]),
-            "<id>": lambda: str(self.users["staff"].pk),
-            "^(?P<app_label>registrations|auth)/$": lambda: "registrations/",
-            "(?P<url>.*)$": lambda: "no-such-page/",
-        }
-        path = pattern
-        for placeholder, fill in fills.items():
-            if placeholder in path:
-                path = path.replace(placeholder, fill())
-        assert "<" not in path and "(?P" not in path, f"{key}: no value for {path}"
-        return "/" + path
-
-
-@pytest.fixture
-def world(db) -> World:
-    store = make_store(code="MK01", name="Mong Kok")
-    staff = make_user(roles.COUNTER_STAFF, stores=[store], username="counter")
-    supervisor = make_user(roles.SUPERVISOR, supervises=[store], username="super")
-    compliance = make_user(roles.COMPLIANCE_ADMIN, username="compliance")
-    superuser = make_user(None, is_superuser=True, is_staff=True, username="root")
-    draft = make_complete_draft(store=store, created_by=staff)
-    returned = make_registration(
-        store=store,
-        created_by=staff,
-        status="returned",
-        step=3,
-        reviewer=supervisor,
-        decided_at=timezone.now(),
-        reason_code="document_unreadable",
-    )
-    pending = make_registration(store=store, created_by=staff, status="pending")
-    make_document_copy(pending)
-    approved = make_approved(store=store, created_by=staff, reviewer=supervisor)
-    changed = make_approved(store=store, created_by=staff, reviewer=supervisor)
-    change = PendingChange.objects.create(
-        registration=changed,
-        kind=PendingChange.Kind.UPDATE,
-        changed_fields=["address"],
-        new_address="Flat 1, 2 New Street, Sha Tin",
-        requested_by=staff,
-    )
-    # An event naming a record: the audit pages show its reference.
-    event = audit_record(actor=staff, action=AuditEvent.Action.VIEWED, registration=approved)
-    verify_job = AuditJob.objects.create(
-        kind=AuditJob.Kind.VERIFY, requested_by=compliance, state=AuditJob.State.FINISHED
-    )
-    export_job = AuditJob.objects.create(
-        kind=AuditJob.Kind.EXPORT,
-        format="csv",
-        requested_by=compliance,
-        state=AuditJob.State.FINISHED,
-    )
-    # A job worker is running: /healthz answers 200.
-    worker_heartbeat_record(now=timezone.now())
-    return World(
-        users={
-            "anonymous": None,
-            "staff": staff,
-            "supervisor": supervisor,
-            "compliance": compliance,
-            "superuser": superuser,
-        },
-        draft=draft,
-        returned=returned,
-        pending=pending,
-        approved=approved,
-        changed=changed,
-        change=change,
-        objects={
-            "copy": draft.documents.get().pk,
-            "verify_job": verify_job.pk,
-            "export_job": export_job.pk,
-            "store": store.pk,
-            "user": staff.pk,
-            "group": Group.objects.get(name=roles.COUNTER_STAFF).pk,
-            "auditevent": event.pk,
-        },
-    )
-
-
 class _Undo(Exception):
     """Rolls back the savepoint around one request."""
 
@@ -369,12 +220,13 @@ def test_every_url_is_in_the_matrix_and_every_row_is_a_url():
     assert not gone, "MATRIX rows of URLs that no longer exist: " + ", ".join(gone)
 
 
-def test_every_role_gets_what_the_matrix_says_and_every_read_is_audited(world):
+def test_every_role_gets_what_the_matrix_says_and_every_read_is_audited(url_world):
+    world = url_world
     clients = {}
-    for role, user in world.users.items():
+    for role in ROLES:
         clients[role] = Client()
-        if user is not None:
-            clients[role].force_login(user)
+        if world.users[role] is not None:
+            clients[role].force_login(world.users[role])
     references = {registration.reference for registration in world.registrations()}
     wrong, unaudited, observed = [], [], {}
     for key, pattern in url_patterns():

@@ -8,13 +8,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import translation
 
+from registrations.masking import mask_document_number
 from registrations.validators import (
     age_on,
     format_document_number,
     hkid_check_digit,
     icao_check_digit,
     luhn_is_valid,
-    mask_document_number,
     normalise_document_number,
     validate_business_registration,
     validate_date_of_birth,

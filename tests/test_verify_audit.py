@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from registrations.audit import Anchor, audit_record
 from registrations.models import AuditEvent, AuditJob
+from tests.factories import run_verify_audit
 
 pytestmark = pytest.mark.django_db
 
@@ -20,21 +21,12 @@ def log(staff, store):
     return [audit_record(actor=staff, action="viewed", store=store) for _ in range(3)]
 
 
-def run_verify(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("verify_audit", *args, stdout=out, stderr=err)
-    except SystemExit as exc:
-        return exc.code, out.getvalue(), err.getvalue()
-    return 0, out.getvalue(), err.getvalue()
-
-
 def test_a_head_printed_by_one_check_is_an_anchor_the_next_check_accepts(log):
-    code, out, _ = run_verify()
+    code, out, _ = run_verify_audit()
     assert code == 0
     heads = [line for line in out.splitlines() if line.startswith("HEAD ")]
     assert heads == [f"HEAD chain={log[-1].chain} seq=3 hash={log[-1].hash}"]
-    code, out, err = run_verify("--anchor", heads[0])
+    code, out, err = run_verify_audit("--anchor", heads[0])
     assert code == 0, err
     assert f"Anchor {log[-1].chain}:3:{log[-1].hash} matches" in out
 

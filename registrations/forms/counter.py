@@ -1,7 +1,8 @@
 """Forms of the counter flow: one per step, plus search, update and termination.
 
-Forms check what a user typed (shape, check digits, dates, files); services check it again
-against the database and the policy before they save anything.
+Forms check the shape of each value a user typed (check digits, dates, files). What a step
+needs and which values go together are the step's rules (services), which a form applies to
+show every message at once and the service applies again, with the database, before it saves.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registrations import documents, services
 from registrations.forms.common import NATIONALITIES
+from registrations.labels import field_label
 from registrations.models import (
     DocumentCopy,
     DocumentType,
@@ -28,8 +30,6 @@ from registrations.validators import (
     BUSINESS_REGISTRATION,
     validate_date_of_birth,
     validate_document_number,
-    validate_eid,
-    validate_iccid,
     validate_msisdn,
 )
 
@@ -70,6 +70,17 @@ def _clean_upload(upload) -> documents.CheckedUpload | None:
     return documents.check_upload(upload) if upload else None
 
 
+def _add_rule_errors(form: forms.Form, errors: dict) -> None:
+    """Put a rule's messages beside their fields, unless a field's own check of its value
+    failed first; a message about the whole form only when no field has one."""
+    for field, error in errors.items():
+        if field == NON_FIELD_ERRORS:
+            if not form.errors:
+                form.add_error(None, error)
+        elif field in form.fields and field not in form.errors:
+            form.add_error(field, error)
+
+
 def _copy_help() -> str:
     return format_lazy(
         "{} {}",
@@ -79,7 +90,11 @@ def _copy_help() -> str:
 
 
 class StepForm(forms.Form):
-    """A step of the counter flow; its required fields are required only to complete it."""
+    """A step of the counter flow.
+
+    Whether the step is complete is its rules' to say (services), with the button pressed:
+    the fields in `required_to_complete` are only marked as required on the page.
+    """
 
     required_to_complete: tuple[str, ...] = ()
     # File field name -> the kind of DocumentCopy it stores.
@@ -88,12 +103,10 @@ class StepForm(forms.Form):
     def __init__(self, *args, complete_step: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.complete_step = complete_step
+        self.copies_on_file: frozenset[str] = frozenset()
         for name in self.required_to_complete:
             if name in self.fields:
-                self.fields[name].required = complete_step
-                message = services.MISSING.get(name)
-                if message:
-                    self.fields[name].error_messages["required"] = message
+                self.fields[name].required = False
 
     def uploads(self) -> dict[str, documents.CheckedUpload]:
         """Accepted files of this post, by DocumentCopy kind, even if other fields failed."""
@@ -113,8 +126,13 @@ class StepForm(forms.Form):
             if name in self.fields:
                 self.fields[name].required = True
 
+    def copies(self) -> set[str]:
+        """The kinds of copy the record has with this post: on file, or accepted just now."""
+        return set(self.copies_on_file) | set(self.uploads())
+
     def show_copies_on_file(self, on_file: dict[str, DocumentCopy]) -> None:
         """A stored copy makes its upload optional; browsers cannot refill a file input."""
+        self.copies_on_file = frozenset(on_file)
         for name, kind in self.file_fields.items():
             if name in self.fields and kind in on_file:
                 self.fields[name].required = False
@@ -144,6 +162,14 @@ class NewRegistrationForm(forms.Form):
         if store is None:
             raise ValidationError(_("Choose the store you are working at."))
         return store
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.only_store is not None and self.has_error("store"):
+            # A hidden field shows no message of its own: say it above the form.
+            del self.errors["store"]
+            self.add_error(None, _("This store is not one you work at."))
+        return cleaned
 
 
 class MaterialsForm(StepForm):
@@ -195,13 +221,7 @@ class MaterialsForm(StepForm):
         label=_("Proof of address"), required=False, widget=_file_input()
     )
 
-    required_to_complete = (
-        "original_sighted",
-        "identity_copy",
-        "msisdn",
-        "plan",
-        "proof_of_address",
-    )
+    required_to_complete = services.MATERIALS_NEEDED
     file_fields = {
         "identity_copy": DocumentCopy.Kind.IDENTITY,
         "proof_of_address": DocumentCopy.Kind.PROOF_OF_ADDRESS,
@@ -229,29 +249,24 @@ class MaterialsForm(StepForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        kind, document_type = cleaned.get("customer_kind"), cleaned.get("document_type")
-        if kind and document_type:
-            for field, message in services.document_type_errors(
-                self.policy, customer_kind=kind, document_type=document_type, field="document_type"
-            ).items():
-                self.add_error(field, message)
-        sim_kind = cleaned.get("sim_kind")
-        for kind_value, field, validator in (
-            (Registration.SimKind.PHYSICAL, "iccid", validate_iccid),
-            (Registration.SimKind.ESIM, "eid", validate_eid),
-        ):
-            value = (cleaned.get(field) or "").strip()
-            if sim_kind != kind_value:
-                continue
-            if not value:
-                if self.complete_step:
-                    self.add_error(field, services.MISSING[field])
-                continue
-            try:
-                cleaned[field] = validator(value)
-            except ValidationError as exc:
-                self.add_error(field, exc)
+        checked = services.materials_checked(
+            self.materials(), policy=self.policy, copies=self.copies(), complete=self.complete_step
+        )
+        _add_rule_errors(self, checked.errors)
         return cleaned
+
+    def materials(self) -> services.MaterialsDetails:
+        cleaned = self.cleaned_data
+        return services.MaterialsDetails(
+            customer_kind=cleaned.get("customer_kind", ""),
+            document_type=cleaned.get("document_type", ""),
+            original_sighted=cleaned.get("original_sighted", False),
+            sim_kind=cleaned.get("sim_kind", ""),
+            iccid=cleaned.get("iccid", ""),
+            eid=cleaned.get("eid", ""),
+            msisdn=cleaned.get("msisdn", ""),
+            plan=cleaned.get("plan", ""),
+        )
 
 
 class ChannelForm(StepForm):
@@ -273,12 +288,12 @@ class ChannelForm(StepForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        if (
-            cleaned.get("channel") == Registration.Channel.ONLINE
-            and self.complete_step
-            and not cleaned.get("online_reference", "").strip()
-        ):
-            self.add_error("online_reference", services.MISSING["online_reference"])
+        checked = services.channel_checked(
+            channel=cleaned.get("channel", ""),
+            online_reference=cleaned.get("online_reference", ""),
+            complete=self.complete_step,
+        )
+        _add_rule_errors(self, checked.errors)
         return cleaned
 
 
@@ -357,14 +372,7 @@ class IdentityForm(StepForm):
         required=False,
     )
 
-    required_to_complete = (
-        "name_en",
-        "document_number",
-        "date_of_birth",
-        "nationality",
-        "address",
-        "contact_number",
-    )
+    required_to_complete = services.IDENTITY_NEEDED
     file_fields = {"representative_copy": DocumentCopy.Kind.REPRESENTATIVE}
 
     def __init__(
@@ -373,6 +381,7 @@ class IdentityForm(StepForm):
         super().__init__(*args, **kwargs)
         self.policy = current_policy()
         self.document_type = document_type
+        self.submitting = submitting
         self.is_company = customer_kind == Person.Kind.COMPANY
         if not self.policy.chinese_name_field:
             del self.fields["name_zh"]
@@ -394,10 +403,6 @@ class IdentityForm(StepForm):
             include_business=False, blank=True
         )
         self.fields["representative_copy"].help_text = _copy_help()
-        self.fields["declaration_accepted"].required = submitting
-        self.fields["declaration_accepted"].error_messages["required"] = _(
-            "The customer must accept the declaration before you submit."
-        )
 
     def clean_document_number(self) -> str:
         value = self.cleaned_data["document_number"].strip()
@@ -420,18 +425,23 @@ class IdentityForm(StepForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        document_type = cleaned.get("representative_document_type")
-        number = (cleaned.get("representative_document_number") or "").strip()
-        if number and not document_type:
-            self.add_error("representative_document_type", services.MISSING["document_type"])
-        elif number and document_type:
-            try:
-                cleaned["representative_document_number"] = validate_document_number(
-                    document_type, number
-                )
-            except ValidationError as exc:
-                self.add_error("representative_document_number", exc)
+        checked = services.identity_checked(
+            self.identity(),
+            policy=self.policy,
+            document_type=self.document_type,
+            is_company=self.is_company,
+            complete=self.complete_step,
+        )
+        _add_rule_errors(self, checked.errors)
+        if self.submitting:
+            accepted = cleaned.get("declaration_accepted", False)
+            _add_rule_errors(self, services.declaration_errors(accepted=accepted))
         return cleaned
+
+    def show_required_to_complete(self) -> None:
+        super().show_required_to_complete()
+        if self.submitting:
+            self.fields["declaration_accepted"].required = True
 
     def customer_fields(self) -> list[forms.BoundField]:
         return [
@@ -450,14 +460,24 @@ class IdentityForm(StepForm):
             for field in self.representative_fields()
         )
 
-    def representative(self) -> services.RepresentativeDetails:
+    def identity(self) -> services.IdentityDetails:
         cleaned = self.cleaned_data
-        return services.RepresentativeDetails(
-            name_en=cleaned.get("representative_name_en", ""),
-            name_zh=cleaned.get("representative_name_zh", ""),
-            document_type=cleaned.get("representative_document_type", ""),
-            document_number=cleaned.get("representative_document_number", ""),
-            date_of_birth=cleaned.get("representative_date_of_birth"),
+        return services.IdentityDetails(
+            name_en=cleaned.get("name_en", ""),
+            name_zh=cleaned.get("name_zh", ""),
+            document_number=cleaned.get("document_number", ""),
+            date_of_birth=cleaned.get("date_of_birth"),
+            nationality=cleaned.get("nationality", ""),
+            address=cleaned.get("address", ""),
+            contact_number=cleaned.get("contact_number", ""),
+            email=cleaned.get("email", ""),
+            representative=services.RepresentativeDetails(
+                name_en=cleaned.get("representative_name_en", ""),
+                name_zh=cleaned.get("representative_name_zh", ""),
+                document_type=cleaned.get("representative_document_type", ""),
+                document_number=cleaned.get("representative_document_number", ""),
+                date_of_birth=cleaned.get("representative_date_of_birth"),
+            ),
         )
 
 
@@ -564,28 +584,21 @@ class UpdateForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        document_type = cleaned.get("new_document_type")
-        number = (cleaned.get("new_document_number") or "").strip()
-        if (number or cleaned.get("renewed_copy")) and not document_type:
-            self.add_error("new_document_type", services.MISSING["document_type"])
-        if document_type and not number:
-            self.add_error("new_document_number", services.MISSING["document_number"])
-        elif document_type and number:
-            try:
-                cleaned["new_document_number"] = validate_document_number(document_type, number)
-            except ValidationError as exc:
-                self.add_error("new_document_number", exc)
-        if not self.errors and not any(
-            cleaned.get(name)
-            for name in ("new_address", "new_contact_number", "new_email", "new_document_number")
-        ):
-            raise ValidationError(
-                _(
-                    "Enter at least one new value: address, contact number, e-mail or a "
-                    "renewed document."
-                )
-            )
+        # Without the customer's kind: the service, which knows it, refuses a document of the
+        # wrong kind beside the field.
+        _add_rule_errors(self, services.update_checked(self.change(), policy=self.policy).errors)
         return cleaned
+
+    def change(self) -> services.ChangeDetails:
+        cleaned = self.cleaned_data
+        return services.ChangeDetails(
+            new_address=cleaned.get("new_address", ""),
+            new_contact_number=cleaned.get("new_contact_number", ""),
+            new_email=cleaned.get("new_email", ""),
+            new_document_type=cleaned.get("new_document_type", ""),
+            new_document_number=cleaned.get("new_document_number", ""),
+            renewed_copy=cleaned.get("renewed_copy"),
+        )
 
 
 class TerminationForm(forms.Form):
@@ -600,13 +613,6 @@ class TerminationForm(forms.Form):
 STEP_FORMS: tuple[type[StepForm], ...] = (MaterialsForm, ChannelForm, IdentityForm)
 
 
-def field_label(name: str) -> str:
-    for form_class in STEP_FORMS:
-        if name in form_class.base_fields:
-            return str(form_class.base_fields[name].label)
-    return name.replace("_", " ").capitalize()
-
-
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
     """Put a service's field-keyed messages beside their fields, the rest above the form."""
     if not hasattr(exc, "error_dict"):
@@ -619,7 +625,7 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
             form.add_error(None, errors)
         else:
             # A field of another step: name it, so staff know where to go back to.
-            label = field_label(field)
+            label = field_label(field, forms=STEP_FORMS)
             form.add_error(
                 None,
                 [

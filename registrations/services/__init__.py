@@ -5,6 +5,7 @@ their back. One module per area; the names below are the package's interface.
 """
 
 from registrations.services.accounts import (
+    admin_change_record,
     decisions_mark_seen,
     store_create_or_update,
     user_create_or_update,
@@ -21,11 +22,18 @@ from registrations.services.compliance import (
 )
 from registrations.services.counter import (
     EDITABLE_STATUSES,
+    IDENTITY_NEEDED,
+    MATERIALS_NEEDED,
     MISSING,
+    ChangeDetails,
+    IdentityDetails,
+    MaterialsDetails,
     RepresentativeDetails,
-    document_copy_read,
-    document_copy_store,
+    channel_checked,
+    declaration_errors,
     document_type_errors,
+    identity_checked,
+    materials_checked,
     registration_create_draft,
     registration_discard_draft,
     registration_request_change,
@@ -34,10 +42,13 @@ from registrations.services.counter import (
     registration_save_identity,
     registration_save_materials,
     registration_submit,
+    update_checked,
 )
+from registrations.services.documents import document_copy_read, document_copy_store
 from registrations.services.reads import (
     audit_event_view_list,
     audit_event_view_record,
+    audit_log_view_list,
     registration_view_list,
     registration_view_receipt,
     registration_view_record,
@@ -70,6 +81,9 @@ from registrations.services.sign_in import (
     sign_in_attempt_start,
     sign_in_attempt_succeeded,
     sign_in_counters_purge,
+    user_sign_in_failed,
+    user_signed_in,
+    user_signed_out,
 )
 from registrations.services.status_counts import (
     registration_status_count_move,
@@ -78,13 +92,19 @@ from registrations.services.status_counts import (
 
 __all__ = [
     "EDITABLE_STATUSES",
+    "IDENTITY_NEEDED",
+    "MATERIALS_NEEDED",
     "MISSING",
     "REVEALABLE_FIELDS",
+    "ChangeDetails",
     "CodeCheck",
     "DecisionConflict",
     "ExportUnavailable",
+    "IdentityDetails",
+    "MaterialsDetails",
     "RepresentativeDetails",
     "SignInAttempt",
+    "admin_change_record",
     "audit_event_view_list",
     "audit_event_view_record",
     "audit_export_download",
@@ -92,13 +112,18 @@ __all__ = [
     "audit_job_run",
     "audit_job_start_export",
     "audit_job_start_verify",
+    "audit_log_view_list",
+    "channel_checked",
     "decisions_mark_seen",
+    "declaration_errors",
     "document_copy_read",
     "document_copy_store",
     "document_files_purge_orphans",
     "document_type_errors",
     "drafts_purge_stale",
+    "identity_checked",
     "identity_reveal",
+    "materials_checked",
     "pending_change_decide",
     "pending_change_reveal",
     "registration_create_draft",
@@ -127,7 +152,11 @@ __all__ = [
     "sign_in_counters_purge",
     "store_create_or_update",
     "store_status_counts_rebuild",
+    "update_checked",
     "user_create_or_update",
     "user_password_changed",
     "user_password_reset",
+    "user_sign_in_failed",
+    "user_signed_in",
+    "user_signed_out",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -92,6 +93,26 @@ def user_password_changed(
         actor=actor,
         action=AuditEvent.Action.USER_CHANGED,
         origin=origin,
+        fields=fields,
+        details=details,
+    )
+
+
+def admin_change_record(
+    *,
+    actor: User,
+    origin: Origin,
+    store: Store | None = None,
+    fields: Iterable[str] = (),
+    details: dict[str, Any],
+) -> AuditEvent:
+    """A superuser added, changed or deleted a store, a user or a role in the Django admin,
+    which saved it in its own transaction: this event joins it. Field names only, never values."""
+    return audit_record(
+        actor=actor,
+        action=AuditEvent.Action.USER_CHANGED,
+        origin=origin,
+        store=store,
         fields=fields,
         details=details,
     )

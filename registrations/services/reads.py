@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from registrations.audit import COMMAND_LINE, Origin, audit_record
+from registrations.audit import COMMAND_LINE, AuditFilters, Origin, audit_record
 from registrations.models import AuditEvent, Registration, User
 
 
@@ -117,4 +117,16 @@ def audit_event_view_record(
         action=AuditEvent.Action.VIEWED,
         origin=origin,
         details={"view": view, "event": event.pk, "references": _references([event])},
+    )
+
+
+def audit_log_view_list(
+    *, actor: User, origin: Origin = COMMAND_LINE, filters: AuditFilters
+) -> AuditEvent:
+    """The audit log's page listed events: under which filters, as an export records them."""
+    return audit_record(
+        actor=actor,
+        action=AuditEvent.Action.LISTED,
+        origin=origin,
+        details={"view": "audit", "filters": filters.as_details()},
     )

@@ -17,7 +17,8 @@ from registrations.models import (
     Registration,
 )
 from registrations.policy import current_policy
-from registrations.services.counter import _delete_files, registration_discard_draft
+from registrations.services.counter import registration_discard_draft
+from registrations.services.documents import document_files_delete
 
 
 @transaction.atomic
@@ -51,7 +52,7 @@ def registration_purge_identity(
         new_document_copy=None,
     )
     registration.documents.filter(pk__in=[c.pk for c in copies]).update(purged_at=now)
-    transaction.on_commit(functools.partial(_delete_files, [c.stored_name for c in copies]))
+    transaction.on_commit(functools.partial(document_files_delete, [c.stored_name for c in copies]))
     audit_record(
         actor=None,
         action=AuditEvent.Action.PURGED,

@@ -22,7 +22,7 @@ from registrations.models import (
     Store,
     User,
 )
-from registrations.services.counter import _delete_files
+from registrations.services.documents import document_files_delete
 from registrations.services.status_counts import registration_status_count_move
 from registrations.validators import (
     format_document_number,
@@ -167,7 +167,7 @@ def pending_change_decide(
         copy = change.new_document_copy
         PendingChange.objects.filter(pk=change.pk).update(new_document_copy=None)
         copy.delete()
-        transaction.on_commit(functools.partial(_delete_files, [copy.stored_name]))
+        transaction.on_commit(functools.partial(document_files_delete, [copy.stored_name]))
     if approve:
         _pending_change_apply(change=change, reviewer=reviewer, now=now)
         action = (

@@ -16,12 +16,16 @@ Names that belong to nobody are counted the same way, so the answers do not tell
 
 Each count is its own short transaction holding the counters' row locks (SQLite: the write
 lock), committed before the password hash runs.
+
+The audit events of signing in and out are written here too, for the receivers of Django's auth
+signals.
 """
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -29,7 +33,7 @@ from django.utils import timezone
 
 from registrations import metrics, selectors
 from registrations.audit import Origin, audit_record
-from registrations.models import AuditEvent, SignInThrottle
+from registrations.models import AuditEvent, SignInThrottle, User
 
 # Strikes stop counting here: 2**16 base windows are far beyond any SIGN_IN_LOCK_MAX_HOURS, and
 # the power stays a small number.
@@ -160,14 +164,7 @@ def _refusal_record(
         return
     row.refusal_recorded_at = now
     row.save(update_fields=["refusal_recorded_at"])
-    user, logged_name = selectors.sign_in_name(username=username)
-    audit_record(
-        actor=user,
-        actor_username=logged_name,
-        action=AuditEvent.Action.LOGIN_FAILED,
-        origin=origin,
-        reason="locked",
-    )
+    user_sign_in_failed(username=username, origin=origin, reason="locked")
 
 
 @transaction.atomic
@@ -195,3 +192,31 @@ def sign_in_counters_purge(*, now: datetime.datetime | None = None) -> int:
     """Delete the sign-in counters that hold nothing back any more. Returns how many."""
     deleted, _by_model = selectors.sign_in_counters_idle(now=now or timezone.now()).delete()
     return deleted
+
+
+# Sign-in, sign-out and failed sign-in as Django's auth signals report them (registrations.sign_in).
+# Each event is one statement, atomic on its own: no transaction around it.
+
+
+def user_signed_in(*, user: User, origin: Origin) -> AuditEvent:
+    """The user's password was accepted, on the app's sign-in page or the admin's."""
+    return audit_record(actor=user, action=AuditEvent.Action.LOGIN, origin=origin)
+
+
+def user_signed_out(
+    *, user: User, origin: Origin, details: dict[str, Any] | None = None
+) -> AuditEvent:
+    """The session ended; `details` say why when the user did not sign out themselves."""
+    return audit_record(actor=user, action=AuditEvent.Action.LOGOUT, origin=origin, details=details)
+
+
+def user_sign_in_failed(*, username: str, origin: Origin, reason: str = "") -> AuditEvent:
+    """A sign-in was refused: under the user's name, or a pseudonym of a name nobody has."""
+    user, logged_name = selectors.sign_in_name(username=username)
+    return audit_record(
+        actor=user,
+        actor_username=logged_name,
+        action=AuditEvent.Action.LOGIN_FAILED,
+        origin=origin,
+        reason=reason,
+    )

@@ -90,9 +90,9 @@ class SecondFactorPage(View):
             raise PermissionDenied
         if request.user.is_verified():
             return HttpResponseRedirect(_next_url(request))
-        return self.elsewhere(request) or super().dispatch(request, *args, **kwargs)
+        return self.redirect_if_other_step(request) or super().dispatch(request, *args, **kwargs)
 
-    def elsewhere(self, request: HttpRequest) -> HttpResponse | None:
+    def redirect_if_other_step(self, request: HttpRequest) -> HttpResponse | None:
         """The other page of the second step this user needs, if not this one."""
         if selectors.second_factor_device_for(user=request.user) is None:
             return _with_next(request, "second-factor-enrol")
@@ -201,7 +201,7 @@ class EnrolView(SecondFactorPage):
 
     template_name = "registrations/accounts/second_factor_enrol.html"
 
-    def elsewhere(self, request: HttpRequest) -> HttpResponse | None:
+    def redirect_if_other_step(self, request: HttpRequest) -> HttpResponse | None:
         # A new authenticator only after a reset: otherwise a password alone could add one.
         if selectors.second_factor_device_for(user=request.user) is not None:
             return _with_next(request, "second-factor")

@@ -12,7 +12,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import FieldDoesNotExist
 from django.http import (
     Http404,
     HttpRequest,
@@ -25,9 +24,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
-from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views import View
 
 from registrations import roles, selectors, services
@@ -36,22 +34,11 @@ from registrations.audit import (
     AuditExport,
     AuditFilters,
     Origin,
-    audit_record,
     event_number,
 )
 from registrations.forms.compliance import AuditFilterForm, AuditVerifyForm
-from registrations.forms.documents import DOCUMENT_REASONS
-from registrations.models import (
-    AuditEvent,
-    AuditJob,
-    DocumentCopy,
-    Person,
-    ReasonCode,
-    Registration,
-    RevealReason,
-    Store,
-    User,
-)
+from registrations.labels import field_label, reason_label
+from registrations.models import AuditEvent, AuditJob
 from registrations.views.common import RoleRequiredMixin
 
 PAGE_SIZE = 50
@@ -83,53 +70,6 @@ def _cursor(params: QueryDict, name: str) -> int | None:
     return event_number(params.get(name, ""))
 
 
-# Where a field name recorded in an event is looked up for its label, in this order.
-LABELLED_MODELS = (Person, Registration, User, Store)
-# Names whose model label does not say what the app calls them.
-FIELD_LABELS = {"groups": gettext_lazy("Roles")}
-DOCUMENT_ACTIONS = (AuditEvent.Action.DOCUMENT_UPLOADED, AuditEvent.Action.DOCUMENT_VIEWED)
-# Reasons the app records on its own rather than picked from a list.
-REASON_LABELS = {
-    "locked": gettext_lazy("User name locked"),
-    "stale": gettext_lazy("Draft left unfinished too long"),
-}
-
-
-def field_label(name: str, action: str = "") -> str:
-    """What a field name recorded in an event is called on screen."""
-    if name in FIELD_LABELS:
-        return str(FIELD_LABELS[name])
-    if action in DOCUMENT_ACTIONS and name in DocumentCopy.Kind.values:
-        return str(DocumentCopy.Kind(name).label)
-    for model in LABELLED_MODELS:
-        try:
-            verbose_name = getattr(model._meta.get_field(name), "verbose_name", None)
-        except FieldDoesNotExist:
-            continue
-        if verbose_name:
-            return capfirst(str(verbose_name))
-    return capfirst(name.replace("_", " ").strip())
-
-
-def reason_label(reason: str, action: str = "") -> str:
-    """What a reason code recorded in an event means; free text is shown as it is."""
-    if not reason:
-        return ""
-    tables: list[dict] = [
-        dict(ReasonCode.choices),
-        dict(RevealReason.choices),
-        dict(DOCUMENT_REASONS),
-        REASON_LABELS,
-    ]
-    if action == AuditEvent.Action.REVEALED:
-        # "suspected_fraud" is both a refusal and a reason to reveal.
-        tables.insert(0, tables.pop(1))
-    for table in tables:
-        if reason in table:
-            return str(table[reason])
-    return reason
-
-
 @dataclass(frozen=True)
 class AuditRow:
     """An event as the list shows it: codes with their labels; exports keep the codes."""
@@ -142,8 +82,10 @@ class AuditRow:
     def of(cls, event: AuditEvent) -> AuditRow:
         return cls(
             event=event,
-            reason=reason_label(event.reason, event.action),
-            fields=[(name, field_label(str(name), event.action)) for name in event.fields or ()],
+            reason=reason_label(event.reason, action=event.action),
+            fields=[
+                (name, field_label(str(name), action=event.action)) for name in event.fields or ()
+            ],
         )
 
 
@@ -172,12 +114,7 @@ class AuditListView(RoleRequiredMixin, View):
             size=PAGE_SIZE,
         )
         # Every read is accounted for, this one too.
-        audit_record(
-            actor=request.user,
-            action=AuditEvent.Action.LISTED,
-            origin=Origin.of(request),
-            details={"view": "audit", "filters": filters.as_details()},
-        )
+        services.audit_log_view_list(actor=request.user, origin=Origin.of(request), filters=filters)
         context.update(
             page=page,
             rows=[AuditRow.of(event) for event in page["events"]],

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -35,16 +34,16 @@ from registrations.forms.counter import (
     TerminationForm,
     UpdateForm,
     add_service_errors,
-    field_label,
 )
+from registrations.labels import field_label
+from registrations.masking import mask_person_document
 from registrations.models import (
-    PendingChange,
     Person,
     ReasonCode,
     Registration,
 )
 from registrations.policy import current_policy
-from registrations.validators import format_document_number, mask_document_number
+from registrations.validators import format_document_number
 from registrations.views.common import RoleRequiredMixin
 
 # The counter flow -------------------------------------------------------------------------------
@@ -108,7 +107,7 @@ def _step_url(registration: Registration, step: int) -> str:
 def _correction_step(registration: Registration) -> int:
     """The step a returned record opens at, by the supervisor's reason."""
     step = CORRECTION_STEPS.get(registration.reason_code, len(STEP_URLS))
-    return min(step, registration.step)
+    return min(step, registration.furthest_step)
 
 
 def _resume_url(registration: Registration) -> str:
@@ -116,7 +115,7 @@ def _resume_url(registration: Registration) -> str:
     if registration.status == Registration.Status.RETURNED:
         return _step_url(registration, _correction_step(registration))
     if registration.status in services.EDITABLE_STATUSES:
-        return _step_url(registration, registration.step)
+        return _step_url(registration, registration.furthest_step)
     return reverse("counter-record", args=[registration.reference])
 
 
@@ -131,7 +130,7 @@ def _progress(registration: Registration, current: int) -> list[dict]:
     steps = []
     for number, label in STEP_LABELS.items():
         if number <= len(STEP_URLS):
-            reachable = editable and number <= registration.step
+            reachable = editable and number <= registration.furthest_step
         else:
             reachable = not editable
         steps.append(
@@ -145,12 +144,6 @@ def _progress(registration: Registration, current: int) -> list[dict]:
             }
         )
     return steps
-
-
-def _masked_document(person: Person | None) -> str:
-    if person is None or not person.document_number:
-        return ""
-    return mask_document_number(person.document_type, person.document_number)
 
 
 class CounterMixin(RoleRequiredMixin):
@@ -188,15 +181,15 @@ class CounterStepView(CounterMixin, View):
 
     def get(self, request: HttpRequest, reference: str) -> HttpResponse:
         registration = self.registration(request, reference)
-        if (closed := self.closed(registration)) is not None:
+        if (closed := self.redirect_if_closed(registration)) is not None:
             return closed
         form = self.form_class(initial=self.initial(registration), **self.form_kwargs(registration))
-        self.shown(registration)
+        self.record_viewed(registration)
         return self.render(registration, form)
 
     def post(self, request: HttpRequest, reference: str) -> HttpResponse:
         registration = self.registration(request, reference)
-        if (closed := self.closed(registration)) is not None:
+        if (closed := self.redirect_if_closed(registration)) is not None:
             return closed
         action = request.POST.get("action", "save")
         if action not in ACTIONS or (action == "submit" and self.step != len(STEP_URLS)):
@@ -251,7 +244,7 @@ class CounterStepView(CounterMixin, View):
     def registration(self, request: HttpRequest, reference: str) -> Registration:
         return _counter_registration(request, reference)
 
-    def closed(self, registration: Registration) -> HttpResponse | None:
+    def redirect_if_closed(self, registration: Registration) -> HttpResponse | None:
         """Send the user where the record can be seen when this step cannot be opened."""
         if registration.status not in services.EDITABLE_STATUSES:
             messages.info(
@@ -259,8 +252,8 @@ class CounterStepView(CounterMixin, View):
                 _("This registration was submitted and can no longer be changed at the counter."),
             )
             return redirect("counter-record", registration.reference)
-        if self.step > registration.step:
-            return redirect(_step_url(registration, registration.step))
+        if self.step > registration.furthest_step:
+            return redirect(_step_url(registration, registration.furthest_step))
         return None
 
     def form_kwargs(self, registration: Registration, submitting: bool = False) -> dict:
@@ -269,7 +262,7 @@ class CounterStepView(CounterMixin, View):
     def initial(self, registration: Registration) -> dict:
         return {}
 
-    def shown(self, registration: Registration) -> None:
+    def record_viewed(self, registration: Registration) -> None:
         """Each step shows what was saved on the record: every showing is an audit event."""
         services.registration_view_record(
             actor=self.request.user,
@@ -329,19 +322,11 @@ class MaterialsView(CounterStepView):
         return initial
 
     def save(self, registration, form, origin, *, complete_step):
-        data = form.cleaned_data
         services.registration_save_materials(
             registration=registration,
             actor=self.request.user,
             origin=origin,
-            customer_kind=data["customer_kind"],
-            document_type=data["document_type"],
-            original_sighted=data["original_sighted"],
-            sim_kind=data["sim_kind"],
-            iccid=data.get("iccid", ""),
-            eid=data.get("eid", ""),
-            msisdn=data["msisdn"],
-            plan=data.get("plan", ""),
+            materials=form.materials(),
             complete_step=complete_step,
         )
 
@@ -385,10 +370,10 @@ class IdentityView(CounterStepView):
             "submitting": submitting,
         }
 
-    def closed(self, registration: Registration) -> HttpResponse | None:
+    def redirect_if_closed(self, registration: Registration) -> HttpResponse | None:
         if registration.customer is None:
             return redirect("counter-materials", registration.reference)
-        return super().closed(registration)
+        return super().redirect_if_closed(registration)
 
     def initial(self, registration: Registration) -> dict:
         customer, rep = registration.customer, registration.representative
@@ -421,20 +406,11 @@ class IdentityView(CounterStepView):
         return initial
 
     def save(self, registration, form, origin, *, complete_step):
-        data = form.cleaned_data
         services.registration_save_identity(
             registration=registration,
             actor=self.request.user,
             origin=origin,
-            name_en=data.get("name_en", ""),
-            name_zh=data.get("name_zh", ""),
-            document_number=data.get("document_number", ""),
-            date_of_birth=data.get("date_of_birth"),
-            nationality=data.get("nationality", ""),
-            address=data.get("address", ""),
-            contact_number=data.get("contact_number", ""),
-            email=data.get("email", ""),
-            representative=form.representative(),
+            identity=form.identity(),
             complete_step=complete_step,
         )
 
@@ -476,16 +452,18 @@ class RecordView(CounterMixin, TemplateView):
             .order_by("-pk")
         )
         for change in changes:
-            change.field_labels = [_changed_field_label(name) for name in change.changed_fields]
-        has_pending_change = any(c.status == PendingChange.Status.PENDING for c in changes)
+            change.field_labels = [field_label(name, change=True) for name in change.changed_fields]
+        can_change = selectors.registration_change_allowed(
+            registration=registration, changes=changes
+        )
         approved = registration.status == Registration.Status.APPROVED
         is_draft = registration.status == Registration.Status.DRAFT
         context |= {
             "registration": registration,
             # A returned record is at its status, whatever step it will be corrected on.
-            "progress": _progress(registration, registration.step if is_draft else 4),
+            "progress": _progress(registration, registration.furthest_step if is_draft else 4),
             "resume_url": _resume_url(registration) if editable else "",
-            "masked_document": _masked_document(registration.customer),
+            "masked_document": mask_person_document(registration.customer),
             "copies": list(selectors.document_copy_list_in_force(registration=registration)),
             "copies_viewable": selectors.document_copy_can_view_of(
                 user=request.user, registration=registration
@@ -493,18 +471,10 @@ class RecordView(CounterMixin, TemplateView):
             "history": list(registration.history.select_related("actor").defer("comment")),
             "changes": changes,
             "editable": editable,
-            "can_change": approved and not has_pending_change,
-            "change_waiting": approved and has_pending_change,
+            "can_change": can_change,
+            "change_waiting": approved and not can_change,
         }
         return context
-
-
-def _changed_field_label(name: str) -> str:
-    """A field of a pending change as the supervisor's page names it."""
-    try:
-        return capfirst(Person._meta.get_field(name).verbose_name)
-    except FieldDoesNotExist:
-        return field_label(name)
 
 
 class ReceiptView(CounterMixin, TemplateView):
@@ -519,7 +489,7 @@ class ReceiptView(CounterMixin, TemplateView):
             actor=request.user, registration=registration, origin=Origin.of(request)
         )
         context = self.get_context_data(
-            registration=registration, masked_document=_masked_document(registration.customer)
+            registration=registration, masked_document=mask_person_document(registration.customer)
         )
         return self.render_to_response(context)
 
@@ -610,7 +580,7 @@ class _ChangeRequestView(CounterMixin, View):
             {
                 "registration": registration,
                 "form": form,
-                "masked_document": _masked_document(registration.customer),
+                "masked_document": mask_person_document(registration.customer),
             },
         )
 
@@ -623,19 +593,11 @@ class UpdateRequestView(_ChangeRequestView):
     success_message = gettext_lazy("Update of information recorded for review.")
 
     def save(self, registration, form, origin):
-        data = form.cleaned_data
         services.registration_request_change(
             registration=registration,
             actor=self.request.user,
             origin=origin,
-            new_address=data.get("new_address", ""),
-            new_contact_number=data.get("new_contact_number", ""),
-            new_email=data.get("new_email", ""),
-            new_document_type=data.get("new_document_type", "")
-            if data.get("new_document_number")
-            else "",
-            new_document_number=data.get("new_document_number", ""),
-            renewed_copy=data.get("renewed_copy"),
+            change=form.change(),
         )
 
 

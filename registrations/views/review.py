@@ -6,13 +6,12 @@ import functools
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
@@ -28,15 +27,14 @@ from registrations.forms.review import (
     RevealForm,
     ReviewFilterForm,
 )
+from registrations.labels import field_label, reason_label
+from registrations.masking import mask_value
 from registrations.models import (
     PendingChange,
-    Person,
-    ReasonCode,
     Registration,
     RevealReason,
 )
 from registrations.policy import current_policy
-from registrations.validators import mask_document_number
 from registrations.views.common import RoleRequiredMixin
 
 QUEUE_PAGE_SIZE = 25
@@ -84,7 +82,7 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
             QUEUE_PAGE_SIZE,
         ).get_page(self.request.GET.get("changes_page"))
         for change in changes:
-            change.field_labels = [field_label(name) for name in change.changed_fields]
+            change.field_labels = [field_label(name, change=True) for name in change.changed_fields]
         overdue_before = timezone.now() - current_policy().review_target
         for registration in page["rows"]:
             registration.is_overdue = registration.submitted_at < overdue_before
@@ -112,45 +110,14 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
         return context
 
 
-FIELD_LABELS = {
-    name: Person._meta.get_field(name).verbose_name for name in services.REVEALABLE_FIELDS
-}
-
-
-def field_label(name: str) -> str:
-    """A changed field's name as a person reads it."""
-    if name == "status":
-        return capfirst(_("termination"))
-    try:
-        return capfirst(Person._meta.get_field(name).verbose_name)
-    except FieldDoesNotExist:
-        return capfirst(name.replace("_", " "))
-
-
-def mask_value(field: str, value, document_type: str = "") -> str:
-    """What a supervisor sees before revealing: enough to compare, not enough to copy."""
-    if not value:
-        return ""
-    if field == "document_number":
-        return mask_document_number(document_type, value)
-    if field == "date_of_birth":
-        return "****-**-** " + _("(born in the %(decade)ds)") % {"decade": value.year // 10 * 10}
-    if field == "contact_number":
-        return f"•••• {value[-4:]}"
-    if field == "email":
-        local, _at, domain = value.partition("@")
-        return f"{local[:1]}•••@{domain}"
-    return "•" * 6
-
-
 def _masked_identity(registration: Registration) -> list[tuple[str, str, str]]:
     """(field, label, masked value) rows; names are shown, the rest masked until revealed."""
     person = registration.customer
     if person is None or registration.purged_at:
         return []
     return [
-        (field, capfirst(label), mask_value(field, getattr(person, field), person.document_type))
-        for field, label in FIELD_LABELS.items()
+        (field, field_label(field), mask_value(field, getattr(person, field), person.document_type))
+        for field in services.REVEALABLE_FIELDS
     ]
 
 
@@ -158,12 +125,12 @@ def _comparison(change: PendingChange, registration: Registration) -> list[dict]
     person = registration.customer
     rows = []
     for field in change.changed_fields:
-        if field not in FIELD_LABELS or person is None:
+        if field not in services.REVEALABLE_FIELDS or person is None:
             continue
         new_type = change.new_document_type or person.document_type
         rows.append(
             {
-                "label": capfirst(FIELD_LABELS[field]),
+                "label": field_label(field, change=True),
                 "field": field,
                 "old": mask_value(field, getattr(person, field), person.document_type),
                 "new": mask_value(field, getattr(change, f"new_{field}", ""), new_type),
@@ -254,7 +221,7 @@ def _reveal(
     registration: Registration,
     *,
     reveal: Callable[..., str],
-    shown: Callable[[str, str], dict],
+    revealed_context: Callable[[str, str], dict],
 ) -> HttpResponse:
     """Check the reason, reveal through the service (which audits), show the record again."""
     form = RevealForm(request.POST)
@@ -266,7 +233,7 @@ def _reveal(
             form.add_error(None, error)
         else:
             context = _record_context(
-                request, registration, reveal_form=form, **shown(field, value)
+                request, registration, reveal_form=form, **revealed_context(field, value)
             )
             return render(request, "registrations/review/detail.html", context)
     return _render_record(
@@ -292,7 +259,7 @@ class RevealView(RoleRequiredMixin, View):
             origin=Origin.of(request),
         )
         return _reveal(
-            request, registration, reveal=reveal, shown=lambda f, v: {"revealed": {f: v}}
+            request, registration, reveal=reveal, revealed_context=lambda f, v: {"revealed": {f: v}}
         )
 
 
@@ -315,7 +282,7 @@ class RevealChangeView(RoleRequiredMixin, View):
             request,
             registration,
             reveal=reveal,
-            shown=lambda f, v: {"revealed_change": {change.pk: {f: v}}},
+            revealed_context=lambda f, v: {"revealed_change": {change.pk: {f: v}}},
         )
 
 
@@ -439,11 +406,10 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             }
             for i, (day, n) in enumerate(data["daily"])
         ]
-        reason_labels = dict(ReasonCode.choices)
         reasons_peak = max([n for _, n in data["by_reason"]] + [1])
         reasons = [
             {
-                "label": reason_labels.get(code, code),
+                "label": reason_label(code),
                 "count": n,
                 "width": round(300 * n / reasons_peak),
                 "y": i * 28,

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from registrations.crypto import DecryptionError
-from registrations.keys_rotation import RotationError, RotationReport, keys_check, keys_rotate
+from registrations.services.keys import RotationError, RotationReport, keys_check, keys_rotate
 
 
 class Command(BaseCommand):

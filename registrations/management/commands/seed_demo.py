@@ -74,13 +74,15 @@ def _sample_registrations() -> int:
         services.registration_save_materials(
             registration=registration,
             actor=counter,
-            customer_kind="individual",
-            document_type="hkid",
-            original_sighted=True,
-            sim_kind="physical",
-            iccid=iccid,
-            msisdn=mobile,
-            plan="prepaid",
+            materials=services.MaterialsDetails(
+                customer_kind="individual",
+                document_type="hkid",
+                original_sighted=True,
+                sim_kind="physical",
+                iccid=iccid,
+                msisdn=mobile,
+                plan="prepaid",
+            ),
         )
         services.registration_save_channel(
             registration=registration, actor=counter, channel="counter"
@@ -88,14 +90,16 @@ def _sample_registrations() -> int:
         services.registration_save_identity(
             registration=registration,
             actor=counter,
-            name_en=name_en,
-            name_zh=name_zh,
-            document_number=hkid,
-            date_of_birth=datetime.date(1988, 3, 14),
-            nationality="HK",
-            address="Flat 8B, 12 Demo Street, Hong Kong",
-            contact_number=mobile,
-            email="",
+            identity=services.IdentityDetails(
+                name_en=name_en,
+                name_zh=name_zh,
+                document_number=hkid,
+                date_of_birth=datetime.date(1988, 3, 14),
+                nationality="HK",
+                address="Flat 8B, 12 Demo Street, Hong Kong",
+                contact_number=mobile,
+                email="",
+            ),
         )
         services.registration_submit(
             registration=registration, actor=counter, declaration_accepted=True

@@ -1,0 +1,130 @@
+"""Updates of information and terminations asked for at the counter: recorded as a pending
+change for a supervisor to decide; nothing applies until then."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
+
+from registrations import selectors
+from registrations.audit import COMMAND_LINE, Origin, audit_record
+from registrations.models import AuditEvent, DocumentCopy, PendingChange, Registration, User
+from registrations.policy import current_policy
+from registrations.services.counter import rules
+from registrations.services.counter.records import (
+    registration_editor_note,
+    registration_locked,
+    require_counter_of,
+)
+from registrations.services.documents import document_copy_write
+
+CHANGE_PENDING = _(
+    "A change to this registration is already waiting for review. A supervisor must decide it "
+    "before another one is recorded."
+)
+
+
+def _approved_for_change(registration: Registration, actor: User) -> Registration:
+    registration = registration_locked(registration)
+    require_counter_of(actor, registration.store)
+    if registration.status != Registration.Status.APPROVED:
+        raise ValidationError(
+            _("Only an approved registration can be updated or terminated."), code="not_approved"
+        )
+    if not selectors.registration_change_allowed(registration=registration):
+        raise ValidationError(CHANGE_PENDING, code="change_pending")
+    return registration
+
+
+def _pending_change_save(change: PendingChange) -> None:
+    try:
+        with transaction.atomic():
+            change.save()
+    except IntegrityError:
+        # Another counter recorded a change for the same registration at the same moment.
+        raise ValidationError(CHANGE_PENDING, code="change_pending") from None
+
+
+@transaction.atomic
+def registration_request_change(
+    *,
+    registration: Registration,
+    actor: User,
+    origin: Origin = COMMAND_LINE,
+    change: rules.ChangeDetails,
+) -> PendingChange:
+    """Record an update of information for a supervisor to approve; nothing applies yet."""
+    registration = _approved_for_change(registration, actor)
+    kept, errors = rules.update_checked(
+        change, policy=current_policy(), customer_kind=registration.customer.kind
+    )
+    if errors:
+        raise ValidationError(errors)
+    changed = kept.changed_fields()
+    pending = PendingChange(
+        registration=registration,
+        kind=PendingChange.Kind.UPDATE,
+        changed_fields=changed,
+        new_address=kept.new_address,
+        new_contact_number=kept.new_contact_number,
+        new_email=kept.new_email,
+        new_document_type=kept.new_document_type,
+        new_document_number=kept.new_document_number,
+        requested_by=actor,
+    )
+    _pending_change_save(pending)
+    registration_editor_note(registration, actor)
+    fields = list(changed)
+    if kept.renewed_copy is not None:
+        pending.new_document_copy = document_copy_write(
+            registration=registration,
+            kind=DocumentCopy.Kind.IDENTITY,
+            upload=kept.renewed_copy,
+            actor=actor,
+            origin=origin,
+            replace=False,
+            field="renewed_copy",
+        )
+        pending.save(update_fields=["new_document_copy"])
+        fields.append("document_copy")
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.CHANGE_REQUESTED,
+        origin=origin,
+        registration=registration,
+        fields=fields,
+        details={"change": pending.pk},
+    )
+    return pending
+
+
+@transaction.atomic
+def registration_request_termination(
+    *, registration: Registration, actor: User, origin: Origin = COMMAND_LINE, reason: str
+) -> PendingChange:
+    """Record a termination (deregistration) with its reason, for a supervisor to approve."""
+    registration = _approved_for_change(registration, actor)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(
+            {"termination_reason": _("Say why the registration is to be terminated.")}
+        )
+    change = PendingChange(
+        registration=registration,
+        kind=PendingChange.Kind.TERMINATION,
+        changed_fields=["status"],
+        termination_reason=reason,
+        requested_by=actor,
+    )
+    _pending_change_save(change)
+    registration_editor_note(registration, actor)
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.TERMINATION_REQUESTED,
+        origin=origin,
+        registration=registration,
+        fields=["termination_reason"],
+        details={"change": change.pk},
+    )
+    return change
