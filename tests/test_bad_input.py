@@ -29,7 +29,6 @@ from django.template import Template
 from django.test import Client
 from django.test.utils import _TestState
 from django.urls import reverse
-from django.utils import timezone
 
 from registrations import policy, roles
 from registrations.forms import accounts as accounts_forms
@@ -53,8 +52,10 @@ from tests.factories import (
     make_approved,
     make_complete_draft,
     make_document_copy,
+    make_pending_change,
     make_person,
     make_registration,
+    make_returned,
     make_store,
     make_user,
     materials_form,
@@ -211,13 +212,10 @@ def world(db) -> World:
     approved = make_approved(store=store, created_by=staff, reviewer=supervisor)
     make_document_copy(approved)
     changed = make_approved(store=store, created_by=staff, reviewer=supervisor)
-    change = PendingChange.objects.create(
-        registration=changed,
-        kind=PendingChange.Kind.UPDATE,
-        changed_fields=["address", "contact_number"],
-        new_address="Flat 1, 2 New Street, Sha Tin",
-        new_contact_number="+85298765432",
+    change = make_pending_change(
+        changed,
         requested_by=staff,
+        new={"address": "Flat 1, 2 New Street, Sha Tin", "contact_number": "+85298765432"},
     )
     return World(
         store=store,
@@ -952,14 +950,10 @@ def test_other_branches_of_the_steps_survive_junk(world):
     Each valid step is accepted; each spoiled one is accepted alike or shown again with a
     message beside the field and what was typed kept."""
     staff = _prober(world, "staff")
-    returned = make_registration(
+    returned = make_returned(
         store=world.store,
         created_by=world.users["staff"],
-        status="returned",
-        furthest_step=3,
         reviewer=world.users["supervisor"],
-        decided_at=timezone.now(),
-        reason_code="document_unreadable",
         comment="Please take the photo again.",
     )
     make_document_copy(returned)
@@ -1064,6 +1058,8 @@ def test_path_like_junk_in_a_url_is_not_found_not_a_server_error(world):
         f"/counter/{world.draft.reference.lower()}/materials/",
         f"/counter/{world.draft.reference}/document/99999999999999999999/",
         f"/counter/{world.draft.reference}/document/0/",
+        f"/documents/{world.draft.reference}/99999999999999999999/",
+        f"/documents/{world.draft.reference}/0/",
         f"/review/{world.changed.reference}/changes/99999999999999999999/decide/",
         f"/review/{world.changed.reference}/changes/{world.change.pk + 1000}/decide/",
         "/counter/%ff%fe/",

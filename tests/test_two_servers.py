@@ -247,7 +247,7 @@ def test_an_upload_on_one_server_is_reviewed_and_approved_on_another(servers):
 
     record = reviewer.get(f"/review/{reference}/")
     assert record.status_code == 200, server_b.log_tail()
-    document_path = f"/counter/{reference}/document/{copy.pk}/"
+    document_path = f"/documents/{reference}/{copy.pk}/"
     assert document_path in record.text
     shown = reviewer.post(document_path, {"reason": "review_submission"})
     assert shown.status_code == 200, server_b.log_tail()
