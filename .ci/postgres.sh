@@ -4,12 +4,8 @@
 set -euo pipefail
 url="${TEST_POSTGRES_URL:-postgres://simreg:simreg@127.0.0.1:5432/simreg}"
 
-fail() {
-  echo "PostgreSQL unavailable: $1" >&2
-  if [ "${CI:-}" = "true" ]; then exit 1; fi
-  echo unavailable
-  exit 0
-}
+service=PostgreSQL
+source "$(dirname "${BASH_SOURCE[0]}")/unavailable.sh"
 
 reachable() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 

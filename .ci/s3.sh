@@ -10,12 +10,8 @@ url="http://127.0.0.1:${port}"
 pidfile="var/moto-server.pid"
 python=".venv/bin/python"
 
-fail() {
-  echo "S3-compatible server unavailable: $1" >&2
-  if [ "${CI:-}" = "true" ]; then exit 1; fi
-  echo unavailable
-  exit 0
-}
+service="S3-compatible server"
+source .ci/unavailable.sh
 
 # moto answers its own API path; anything else on the port is not ours to use.
 answering() {

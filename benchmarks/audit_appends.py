@@ -66,6 +66,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from benchmarks.audit_seed import seed_audit_events  # noqa: E402
+from benchmarks.synthetic import reference_for  # noqa: E402
 from registrations import roles, services  # noqa: E402
 from registrations.audit import (  # noqa: E402
     CSV,
@@ -83,8 +84,6 @@ from registrations.audit.chain import chain_for  # noqa: E402
 from registrations.audit.verification import PROGRESS_EVERY, chains_verify  # noqa: E402
 from registrations.documents import CheckedUpload  # noqa: E402
 from registrations.models import (  # noqa: E402
-    REFERENCE_ALPHABET,
-    REFERENCE_LENGTH,
     AuditChain,
     AuditEvent,
     DocumentCopy,
@@ -92,7 +91,7 @@ from registrations.models import (  # noqa: E402
     Store,
     User,
 )
-from registrations.validators import hkid_check_digit  # noqa: E402
+from registrations.validators import hkid_check_digit, luhn_check_digit  # noqa: E402
 
 # The advisory lock every audited action took before the log had independent chains.
 PREVIOUS_GLOBAL_LOCK = 0x51_6D_72_65_67_41_75_64
@@ -127,26 +126,9 @@ def problem(text: str) -> None:
 # Synthetic values ---------------------------------------------------------------------------
 
 
-def reference_for(n: int) -> str:
-    """A record reference in the printed format, one per n."""
-    symbols = []
-    for _ in range(REFERENCE_LENGTH):
-        n, digit = divmod(n, len(REFERENCE_ALPHABET))
-        symbols.append(REFERENCE_ALPHABET[digit])
-    body = "".join(reversed(symbols))
-    return f"{body[:5]}-{body[5:]}"
-
-
-def luhn_complete(body: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        digit = int(ch) * (2 if i % 2 == 0 else 1)
-        total += digit - 9 if digit > 9 else digit
-    return body + str((10 - total % 10) % 10)
-
-
 def iccid_for(serial: int) -> str:
-    return luhn_complete(f"{ICCID_PREFIX}{serial:012d}")
+    body = f"{ICCID_PREFIX}{serial:012d}"
+    return body + luhn_check_digit(body)
 
 
 def msisdn_for(serial: int) -> str:

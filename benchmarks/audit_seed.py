@@ -18,29 +18,14 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from registrations.audit import GENESIS_HASH, checkpoint_seal, event_hash
+from registrations.audit import EVENT_COLUMNS, GENESIS_HASH, checkpoint_seal, event_hash
 from registrations.audit.chain import chain_for
 from registrations.models import AuditChain, AuditEvent, User
 
 BATCH = 10_000
 PROGRESS_EVERY = 100_000
-COPY_COLUMNS = (
-    "chain",
-    "seq",
-    "at",
-    "actor_id",
-    "actor_username",
-    "action",
-    "registration_reference",
-    "store_code",
-    "ip",
-    "user_agent",
-    "reason",
-    "fields",
-    "details",
-    "prev_hash",
-    "hash",
-)
+# Every column but the event number, which the database gives.
+COPY_COLUMNS = EVENT_COLUMNS[1:]
 
 
 def seed_audit_events(

@@ -82,6 +82,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.http_requests import loopback
+
 PASSWORD = "load-benchmark-password-1"  # noqa: S105 - of the benchmark's own users
 USER_PREFIX = "load"
 SAMPLE_SIZE = 200
@@ -107,30 +109,12 @@ OPERATIONS = (
 ROLES = ("counter", "supervisor", "compliance")
 
 
-def loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def percentile(ordered: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an ordered list."""
     if not ordered:
         return 0.0
     rank = math.ceil(len(ordered) * fraction)
     return ordered[min(max(rank, 1), len(ordered)) - 1]
-
-
-def luhn_complete(body: str) -> str:
-    total = 0
-    for position, char in enumerate(reversed(body)):
-        digit = int(char) * (2 if position % 2 == 0 else 1)
-        total += digit - 9 if digit > 9 else digit
-    return body + str((10 - total % 10) % 10)
 
 
 def png_image(width: int = 160, height: int = 120, seed: int = 1) -> bytes:
@@ -289,15 +273,16 @@ class Customers:
                 self._next += 1
                 if self._valid(self._parse(str(mobile), "HK")):
                     break
-        from registrations.validators import hkid_check_digit
+        from registrations.validators import hkid_check_digit, luhn_check_digit
 
         n = mobile - 60_000_000
         prefix = "W" + self.LETTERS[(n // 1_000_000) % len(self.LETTERS)]
         digits = f"{n % 1_000_000:06d}"
+        iccid_body = f"899{self._stamp % 10**10:010d}{n % 10**6:06d}"
         return {
             "msisdn": str(mobile),
             "hkid": prefix + digits + hkid_check_digit(prefix, digits),
-            "iccid": luhn_complete(f"899{self._stamp % 10**10:010d}{n % 10**6:06d}"),
+            "iccid": iccid_body + luhn_check_digit(iccid_body),
         }
 
 

@@ -47,11 +47,10 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from benchmarks.audit_seed import seed_audit_events  # noqa: E402
+from benchmarks.synthetic import reference_for  # noqa: E402
 from registrations import roles, selectors  # noqa: E402
 from registrations.crypto import blind_index, encrypt_text  # noqa: E402
 from registrations.models import (  # noqa: E402
-    REFERENCE_ALPHABET,
-    REFERENCE_LENGTH,
     AuditEvent,
     Person,
     Registration,
@@ -59,34 +58,21 @@ from registrations.models import (  # noqa: E402
     User,
 )
 from registrations.services import user_create_or_update  # noqa: E402
-from registrations.validators import hkid_check_digit  # noqa: E402
+from registrations.validators import hkid_check_digit, luhn_check_digit  # noqa: E402
 
 LETTERS = "ABCDEFGHJKLMNPRSTVWXYZ"
 BATCH = 10_000
+
+
+def iccid(n: int) -> str:
+    body = f"898520{n:012d}"
+    return body + luhn_check_digit(body)
 
 
 def hkid(n: int) -> str:
     prefix = LETTERS[n % len(LETTERS)]
     digits = f"{n // len(LETTERS) % 1_000_000:06d}"
     return prefix + digits + hkid_check_digit(prefix, digits)
-
-
-def reference(n: int) -> str:
-    """A reference in the printed format, unique per n (base 31 over the reference alphabet)."""
-    symbols = []
-    for _ in range(REFERENCE_LENGTH):
-        n, digit = divmod(n, len(REFERENCE_ALPHABET))
-        symbols.append(REFERENCE_ALPHABET[digit])
-    body = "".join(reversed(symbols))
-    return f"{body[:5]}-{body[5:]}"
-
-
-def luhn(body: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return body + str((10 - total % 10) % 10)
 
 
 def reserve_ids(cursor, table: str, count: int) -> int:
@@ -190,7 +176,7 @@ def seed(registrations: int, events: int, stores: int) -> None:
                         copy.write_row(
                             (
                                 registration_id + i,
-                                reference(n),
+                                reference_for(n),
                                 store_id,
                                 staff.pk,
                                 status,
@@ -198,7 +184,7 @@ def seed(registrations: int, events: int, stores: int) -> None:
                                 person_id + i,
                                 True,
                                 "physical",
-                                luhn(f"898520{n:012d}"),
+                                iccid(n),
                                 "",
                                 f"+8529{n:07d}"[:12],
                                 "prepaid" if n % 3 else "service_plan",
@@ -240,7 +226,7 @@ def seed(registrations: int, events: int, stores: int) -> None:
         count=events - AuditEvent.objects.count(),
         store_codes=[store.code for store in store_rows],
         actor=staff,
-        reference_for=lambda n: reference(n % max(registrations, 1)),
+        reference_for=lambda n: reference_for(n % max(registrations, 1)),
     )
     with connection.cursor() as cursor:
         # The rows went in behind the services' back: count them per store and status the way
@@ -358,7 +344,7 @@ def main() -> None:
         client,
         "audit log, filtered by record",
         "get",
-        f"/compliance/audit/?reference={reference(args.registrations // 3)}",
+        f"/compliance/audit/?reference={reference_for(args.registrations // 3)}",
     )
 
     print("\nQuery plans (PostgreSQL):")

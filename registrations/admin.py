@@ -25,7 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tasks_db.models import DBTaskResult
 
 from registrations import services
-from registrations.audit import FIELD_NAME, Origin
+from registrations.audit import EVENT_COLUMNS, FIELD_NAME, Origin
 from registrations.forms.accounts import AdminSignInForm
 from registrations.models import AuditEvent, Store, User
 
@@ -265,24 +265,8 @@ class AuditEventAdmin(NulRefusingAdmin):
     ordering = ("-id",)
     list_per_page = 50
     show_full_result_count = False
-    fields = (
-        "id",
-        "chain",
-        "seq",
-        "at",
-        "actor",
-        "actor_username",
-        "action",
-        "registration_reference",
-        "store_code",
-        "ip",
-        "user_agent",
-        "reason",
-        "fields",
-        "details",
-        "prev_hash",
-        "hash",
-    )
+    # Every column, the actor as the user rather than their number.
+    fields = tuple("actor" if name == "actor_id" else name for name in EVENT_COLUMNS)
     readonly_fields = fields
 
     @admin.display(description=_("No."), ordering="id")

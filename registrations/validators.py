@@ -210,10 +210,8 @@ def format_document_number(document_type: str, normalised: str) -> str:
     return normalised
 
 
-def luhn_is_valid(digits: str) -> bool:
-    """True if a string of digits passes the Luhn (mod 10) check."""
-    if not digits or not digits.isascii() or not digits.isdigit():
-        return False
+def _luhn_sum(digits: str) -> int:
+    """The Luhn sum: every second digit from the right doubled (less 9 above 9)."""
     total = 0
     for position, char in enumerate(reversed(digits)):
         digit = int(char)
@@ -222,7 +220,19 @@ def luhn_is_valid(digits: str) -> bool:
             if digit > 9:
                 digit -= 9
         total += digit
-    return total % 10 == 0
+    return total
+
+
+def luhn_is_valid(digits: str) -> bool:
+    """True if a string of digits passes the Luhn (mod 10) check."""
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return False
+    return _luhn_sum(digits) % 10 == 0
+
+
+def luhn_check_digit(body: str) -> str:
+    """The digit that, appended to a string of digits, makes it pass the Luhn check."""
+    return str(-_luhn_sum(body + "0") % 10)
 
 
 def validate_iccid(value: str) -> str:

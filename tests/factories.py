@@ -16,8 +16,17 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from registrations import documents, roles
-from registrations.models import DocumentCopy, Person, Registration, StatusChange, Store, User
+from registrations.models import (
+    DocumentCopy,
+    PendingChange,
+    Person,
+    Registration,
+    StatusChange,
+    Store,
+    User,
+)
 from registrations.services import registration_status_count_move
+from registrations.validators import luhn_check_digit
 
 _counter = itertools.count(1)
 
@@ -123,15 +132,7 @@ def make_registration(*, store: Store, created_by: User, status: str = "draft", 
 
 def luhn_complete(body: str) -> str:
     """Append the Luhn check digit."""
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return body + str((10 - total % 10) % 10)
+    return body + luhn_check_digit(body)
 
 
 # Smallest files that pass the content check: the signature, then a little body.
@@ -164,15 +165,42 @@ def make_complete_draft(*, store: Store, created_by: User, **overrides) -> Regis
     return registration
 
 
+def make_decided(
+    status: str, *, store: Store, created_by: User, reviewer: User, **overrides
+) -> Registration:
+    """A submission the supervisor decided (by default just now): approved, rejected, returned,
+    or approved and since terminated."""
+    values = {"reviewer": reviewer, "decided_at": timezone.now(), **overrides}
+    return make_registration(store=store, created_by=created_by, status=status, **values)
+
+
 def make_approved(*, store: Store, created_by: User, reviewer: User, **overrides):
-    return make_registration(
-        store=store,
-        created_by=created_by,
-        status="approved",
-        reviewer=reviewer,
-        decided_at=timezone.now(),
-        **overrides,
+    return make_decided(
+        "approved", store=store, created_by=created_by, reviewer=reviewer, **overrides
     )
+
+
+def make_returned(*, store: Store, created_by: User, reviewer: User, **overrides) -> Registration:
+    """A submission sent back to the counter for correction, every step of it done."""
+    values = {"furthest_step": 3, "reason_code": "document_unreadable", **overrides}
+    return make_decided("returned", store=store, created_by=created_by, reviewer=reviewer, **values)
+
+
+def make_pending_change(
+    registration: Registration, *, requested_by: User, new: dict | None = None, **overrides
+) -> PendingChange:
+    """A change waiting for a supervisor, written behind the services' back: an update giving
+    the customer's fields in `new` their new values, or without `new` a termination."""
+    new = new or {}
+    values = {
+        "registration": registration,
+        "kind": PendingChange.Kind.UPDATE if new else PendingChange.Kind.TERMINATION,
+        "changed_fields": list(new) or ["status"],
+        "requested_by": requested_by,
+        **{f"new_{name}": value for name, value in new.items()},
+    }
+    values.update(overrides)
+    return PendingChange.objects.create(**values)
 
 
 def make_status_change(

@@ -113,19 +113,11 @@ def test_pages_for_signed_in_staff_are_never_cached(client, staff):
 def test_the_counter_home_runs_a_constant_number_of_queries(client, store, staff, supervisor):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
 
-    from tests.factories import make_registration
+    from tests.factories import make_returned
 
     def returned_record():
-        make_registration(
-            store=store,
-            created_by=staff,
-            status="returned",
-            reviewer=supervisor,
-            decided_at=timezone.now(),
-            reason_code="document_unreadable",
-        )
+        make_returned(store=store, created_by=staff, reviewer=supervisor)
 
     client.force_login(staff)
     returned_record()

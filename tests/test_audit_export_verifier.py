@@ -6,7 +6,6 @@ import hashlib
 import io
 import itertools
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,13 +13,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 
 from registrations.audit import audit_record, checkpoint_seal, public_key_hex, signing_key
 from registrations.models import AuditEvent
 from tests.factories import run_verify_audit
+from tests.test_startup import manage, production_env
 
 pytestmark = pytest.mark.django_db
 
@@ -108,16 +107,8 @@ def test_an_exported_file_is_verified_on_a_machine_without_the_database(tmp_path
     checkpoint_seal()
     path = tmp_path / "audit.jsonl"
     export_to(path)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "FIELD_", "BLIND_", "DATABASE_", "SIMREG_", "AUDIT_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="simreg.settings",
-        SIMREG_ENV_FILE=os.devnull,
+    env = production_env(
         DJANGO_SECRET_KEY="another-machine-" + "k" * 40,
-        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         BLIND_INDEX_KEY="another-machine",
         # That machine signs with a key of its own: the export's key is given on the command line.
         AUDIT_SIGNING_KEY="YW5vdGhlci1tYWNoaW5lcy1zaWduaW5nLWtleS0zMiE=",
@@ -126,14 +117,7 @@ def test_an_exported_file_is_verified_on_a_machine_without_the_database(tmp_path
     )
 
     def verify(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "manage.py", "verify_audit", "--file", str(path), *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return manage("verify_audit", "--file", str(path), *args, env=env)
 
     result = verify("--complete", "--public-key", audit_public_key())
     assert result.returncode == 0, result.stderr

@@ -10,7 +10,6 @@ from django.core import serializers
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
-from django.utils import timezone
 
 from registrations.audit import audit_record
 from registrations.models import AuditEvent, Person, Registration, Store
@@ -19,6 +18,7 @@ from tests.factories import (
     make_complete_draft,
     make_person,
     make_registration,
+    make_returned,
     make_user,
 )
 
@@ -94,14 +94,7 @@ def test_the_counter_home_lists_records_and_is_one_listed_event_naming_them(
     staff_client, store, staff, supervisor
 ):
     draft = make_complete_draft(store=store, created_by=staff)
-    returned = make_registration(
-        store=store,
-        created_by=staff,
-        status="returned",
-        reviewer=supervisor,
-        decided_at=timezone.now(),
-        reason_code="document_unreadable",
-    )
+    returned = make_returned(store=store, created_by=staff, reviewer=supervisor)
     since = last_id()
     page = staff_client.get("/").content.decode()
     assert draft.reference in page and returned.reference in page

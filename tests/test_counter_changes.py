@@ -14,6 +14,7 @@ from tests.factories import (
     PNG,
     make_approved,
     make_document_copy,
+    make_pending_change,
     make_person,
     make_registration,
     make_user,
@@ -31,6 +32,18 @@ def approved(store, staff, supervisor):
 
 def searched() -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=AuditEvent.Action.SEARCHED))
+
+
+def ask_for_renewal(client, registration, document_type: str, document_number: str):
+    """The counter asks for an update to a renewed document, with a copy of it."""
+    return client.post(
+        url("counter-update", registration),
+        {
+            "new_document_type": document_type,
+            "new_document_number": document_number,
+            "renewed_copy": upload(JPEG, name="renewed.jpg"),
+        },
+    )
 
 
 def copies_listed(page: str) -> int:
@@ -206,14 +219,7 @@ def test_a_renewed_document_is_checked_and_its_copy_kept_apart(staff_client, app
         response.context["form"].errors["new_document_number"]
     )
     before = approved.documents.count()
-    response = staff_client.post(
-        url("counter-update", approved),
-        {
-            "new_document_type": "passport",
-            "new_document_number": "k12345678",
-            "renewed_copy": upload(JPEG, name="passport.jpg"),
-        },
-    )
+    response = ask_for_renewal(staff_client, approved, "passport", "k12345678")
     assert response.status_code == 302
     change = PendingChange.objects.get()
     assert change.new_document_type == "passport"
@@ -226,14 +232,7 @@ def test_a_renewed_copy_is_not_the_copy_on_file_until_the_update_is_approved(
     staff_client, client, approved, supervisor
 ):
     original = make_document_copy(approved, data=PNG)
-    response = staff_client.post(
-        url("counter-update", approved),
-        {
-            "new_document_type": "hkid",
-            "new_document_number": "Z683365(A)",
-            "renewed_copy": upload(JPEG, name="renewed.jpg"),
-        },
-    )
+    response = ask_for_renewal(staff_client, approved, "hkid", "Z683365(A)")
     assert response.status_code == 302
     change = PendingChange.objects.get()
     renewed = change.new_document_copy
@@ -250,14 +249,7 @@ def test_a_renewed_copy_is_not_the_copy_on_file_until_the_update_is_approved(
 
 def test_a_rejected_renewed_copy_never_becomes_the_copy_on_file(staff_client, approved, supervisor):
     original = make_document_copy(approved, data=PNG)
-    staff_client.post(
-        url("counter-update", approved),
-        {
-            "new_document_type": "hkid",
-            "new_document_number": "Z683365(A)",
-            "renewed_copy": upload(JPEG, name="renewed.jpg"),
-        },
-    )
+    ask_for_renewal(staff_client, approved, "hkid", "Z683365(A)")
     change = PendingChange.objects.get()
     services.pending_change_decide(
         change=change, reviewer=supervisor, approve=False, reason_code="document_mismatch"
@@ -277,15 +269,12 @@ def test_a_stored_renewed_copy_of_an_undecided_or_rejected_update_is_not_on_file
     decided = (
         {"decided_by": supervisor, "decided_at": timezone.now()} if status != "pending" else {}
     )
-    PendingChange.objects.create(
-        registration=approved,
-        kind="update",
-        status=status,
-        changed_fields=["document_type", "document_number"],
-        new_document_type="hkid",
-        new_document_number="Z683365A",
-        new_document_copy=renewed,
+    make_pending_change(
+        approved,
         requested_by=staff,
+        new={"document_type": "hkid", "document_number": "Z683365A"},
+        new_document_copy=renewed,
+        status=status,
         **decided,
     )
     assert selectors.document_copy_list_on_file(registration=approved) == {"identity": original}
@@ -297,12 +286,10 @@ def test_after_an_approved_renewal_a_later_pending_one_leaves_the_approved_copy_
     staff_client, approved, supervisor
 ):
     make_document_copy(approved, data=PNG)
-    renewal = {"new_document_type": "hkid", "new_document_number": "Z683365(A)"}
-    staff_client.post(url("counter-update", approved), renewal | {"renewed_copy": upload(JPEG)})
+    ask_for_renewal(staff_client, approved, "hkid", "Z683365(A)")
     first = PendingChange.objects.get()
     services.pending_change_decide(change=first, reviewer=supervisor, approve=True)
-    renewal = {"new_document_type": "hkid", "new_document_number": "K123456(0)"}
-    staff_client.post(url("counter-update", approved), renewal | {"renewed_copy": upload(JPEG)})
+    ask_for_renewal(staff_client, approved, "hkid", "K123456(0)")
     second = PendingChange.objects.get(status="pending")
     on_file = selectors.document_copy_list_on_file(registration=approved)
     assert on_file["identity"] == first.new_document_copy

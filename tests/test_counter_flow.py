@@ -30,6 +30,7 @@ from tests.factories import (
     make_complete_draft,
     make_document_copy,
     make_registration,
+    make_returned,
     make_user,
     materials_form,
     start_draft,
@@ -44,6 +45,13 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_storage")]
 
 def errors_of(response) -> dict:
     return response.context["form"].errors
+
+
+def refused(client, page: str, registration: Registration, data: dict):
+    """Post a step's form that the page refuses: the form shown again, with its messages."""
+    response = client.post(url(page, registration), data)
+    assert response.status_code == 200
+    return response.context["form"]
 
 
 def events(action: str) -> list[AuditEvent]:
@@ -325,10 +333,13 @@ def test_document_numbers_are_checked_by_document_type(
     registration = walk_to_identity(
         staff_client, materials=materials_form(document_type=document_type)
     )
-    response = staff_client.post(
-        url("counter-identity", registration), identity_form(document_number=bad, action="save")
+    form = refused(
+        staff_client,
+        "counter-identity",
+        registration,
+        identity_form(document_number=bad, action="save"),
     )
-    assert message in str(errors_of(response)["document_number"])
+    assert message in str(form.errors["document_number"])
     response = staff_client.post(
         url("counter-identity", registration), identity_form(document_number=good, action="save")
     )
@@ -414,12 +425,10 @@ def test_the_responsible_person_of_a_company_always_shows(staff_client):
 )
 def test_sim_identifiers_are_checked_and_the_rest_kept(staff_client, field, value, message):
     registration = start_draft(staff_client)
-    response = staff_client.post(
-        url("counter-materials", registration), materials_form(**{field: value})
+    form = refused(
+        staff_client, "counter-materials", registration, materials_form(**{field: value})
     )
-    assert response.status_code == 200
-    assert message in str(errors_of(response)[field])
-    form = response.context["form"]
+    assert message in str(form.errors[field])
     assert form["plan"].value() == "prepaid"
     assert form[field].value() == value
 
@@ -433,11 +442,13 @@ def test_sim_identifiers_are_checked_and_the_rest_kept(staff_client, field, valu
 )
 def test_an_eid_needs_32_digits_and_its_mod_97_check(staff_client, value, message):
     registration = start_draft(staff_client)
-    response = staff_client.post(
-        url("counter-materials", registration),
+    form = refused(
+        staff_client,
+        "counter-materials",
+        registration,
         materials_form(sim_kind="esim", iccid="", eid=value),
     )
-    assert message in str(errors_of(response)["eid"])
+    assert message in str(form.errors["eid"])
     response = staff_client.post(
         url("counter-materials", registration),
         materials_form(sim_kind="esim", iccid="", eid=VALID_EID),
@@ -459,24 +470,18 @@ def test_an_eid_needs_32_digits_and_its_mod_97_check(staff_client, value, messag
 )
 def test_identity_fields_are_checked_and_the_rest_kept(staff_client, field, value, message):
     registration = walk_to_identity(staff_client)
-    response = staff_client.post(
-        url("counter-identity", registration), identity_form(**{field: value})
-    )
-    assert response.status_code == 200
-    assert message in str(errors_of(response)[field])
-    form = response.context["form"]
+    form = refused(staff_client, "counter-identity", registration, identity_form(**{field: value}))
+    assert message in str(form.errors[field])
     kept = "address" if field != "address" else "name_en"
     assert form[kept].value() == identity_form()[kept]
 
 
 def test_the_declaration_is_needed_to_submit_but_not_to_save(staff_client):
     registration = walk_to_identity(staff_client)
-    response = staff_client.post(
-        url("counter-identity", registration), identity_form(declaration_accepted=None)
+    form = refused(
+        staff_client, "counter-identity", registration, identity_form(declaration_accepted=None)
     )
-    assert "The customer must accept the declaration" in str(
-        errors_of(response)["declaration_accepted"]
-    )
+    assert "The customer must accept the declaration" in str(form.errors["declaration_accepted"])
     response = staff_client.post(
         url("counter-identity", registration),
         identity_form(declaration_accepted=None, action="save"),
@@ -487,11 +492,9 @@ def test_the_declaration_is_needed_to_submit_but_not_to_save(staff_client):
 def test_an_online_pre_registration_needs_its_reference(staff_client):
     registration = start_draft(staff_client)
     staff_client.post(url("counter-materials", registration), materials_form())
-    response = staff_client.post(
-        url("counter-channel", registration), channel_form(channel="online")
-    )
+    form = refused(staff_client, "counter-channel", registration, channel_form(channel="online"))
     assert "Enter the reference of the online pre-registration." in str(
-        errors_of(response)["online_reference"]
+        form.errors["online_reference"]
     )
     response = staff_client.post(
         url("counter-channel", registration),
@@ -632,15 +635,7 @@ def test_a_submitted_record_can_no_longer_be_edited(staff_client, store, staff):
 
 
 def test_a_returned_record_is_corrected_and_resubmitted(staff_client, store, staff, supervisor):
-    registration = make_registration(
-        store=store,
-        created_by=staff,
-        status="returned",
-        furthest_step=3,
-        reviewer=supervisor,
-        decided_at=timezone.now(),
-        reason_code="document_unreadable",
-    )
+    registration = make_returned(store=store, created_by=staff, reviewer=supervisor)
     make_document_copy(registration)
     home = staff_client.get(reverse("home")).content.decode()
     assert url("counter-resume", registration) in home
@@ -663,14 +658,10 @@ def test_a_returned_record_is_corrected_and_resubmitted(staff_client, store, sta
 def test_a_returned_record_shows_the_supervisors_comment_on_its_pages(
     staff_client, store, staff, supervisor
 ):
-    registration = make_registration(
+    registration = make_returned(
         store=store,
         created_by=staff,
-        status="returned",
-        furthest_step=3,
         reviewer=supervisor,
-        decided_at=timezone.now(),
-        reason_code="document_unreadable",
         comment="The photo is blurred; take it again.",
     )
     for name in ("counter-materials", "counter-identity", "counter-record"):
@@ -679,14 +670,8 @@ def test_a_returned_record_shows_the_supervisors_comment_on_its_pages(
 
 
 def _returned(store, staff, supervisor, reason_code: str) -> Registration:
-    registration = make_registration(
-        store=store,
-        created_by=staff,
-        status="returned",
-        furthest_step=3,
-        reviewer=supervisor,
-        decided_at=timezone.now(),
-        reason_code=reason_code,
+    registration = make_returned(
+        store=store, created_by=staff, reviewer=supervisor, reason_code=reason_code
     )
     make_document_copy(registration)
     return registration

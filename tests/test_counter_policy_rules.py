@@ -18,8 +18,10 @@ from tests.factories import (
     identity_form,
     make_approved,
     make_complete_draft,
+    make_decided,
     make_person,
     make_registration,
+    make_returned,
     materials_form,
     start_draft,
     upload,
@@ -158,14 +160,8 @@ def test_a_company_may_hold_25_prepaid_sims_not_26(store, staff):
 
 def test_a_returned_record_does_not_count_against_itself(store, staff, supervisor):
     hold_active_sims(store, staff, 9)
-    returned = make_registration(
-        store=store,
-        created_by=staff,
-        status="returned",
-        furthest_step=3,
-        reviewer=supervisor,
-        decided_at=timezone.now(),
-        reason_code="other",
+    returned = make_returned(
+        store=store, created_by=staff, reviewer=supervisor, reason_code="other"
     )
     DocumentCopy.objects.create(
         registration=returned,
@@ -415,13 +411,12 @@ def test_the_database_backs_up_the_duplicate_check(monkeypatch, store, staff):
 
 
 def test_a_terminated_sim_can_be_registered_again(store, staff, supervisor):
-    make_registration(
+    make_decided(
+        "terminated",
         store=store,
         created_by=staff,
-        status="terminated",
-        iccid=VALID_ICCID,
         reviewer=supervisor,
-        decided_at=timezone.now(),
+        iccid=VALID_ICCID,
         terminated_at=timezone.now(),
     )
     draft = make_complete_draft(store=store, created_by=staff, iccid=VALID_ICCID)

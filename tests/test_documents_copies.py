@@ -5,7 +5,6 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from registrations import documents, roles
 from registrations.crypto import decrypt_bytes
@@ -17,6 +16,7 @@ from tests.factories import (
     make_complete_draft,
     make_document_copy,
     make_registration,
+    make_returned,
     make_user,
     materials_form,
     start_draft,
@@ -214,14 +214,7 @@ def test_counter_staff_cannot_view_a_copy_once_the_record_is_submitted(staff_cli
 
 
 def test_counter_staff_may_view_a_copy_of_a_returned_record(staff_client, store, staff, supervisor):
-    registration = make_registration(
-        store=store,
-        created_by=staff,
-        status="returned",
-        reviewer=supervisor,
-        decided_at=timezone.now(),
-        reason_code="document_unreadable",
-    )
+    registration = make_returned(store=store, created_by=staff, reviewer=supervisor)
     copy = make_document_copy(registration, data=PDF)
     response = staff_client.post(document_url(copy), {"reason": "correct_returned_record"})
     assert response.status_code == 200

@@ -21,7 +21,6 @@ from registrations.models import (
     AuditEvent,
     DocumentCopy,
     KeyCanary,
-    PendingChange,
     Person,
     Registration,
 )
@@ -34,6 +33,7 @@ from tests.factories import (
     PNG,
     make_approved,
     make_document_copy,
+    make_pending_change,
     make_person,
     make_registration,
     make_status_change,
@@ -78,13 +78,10 @@ def records(canary, private_storage, store, staff, supervisor):
         actor=supervisor,
         comment="Checked the passport of CHAN Tai Man",
     )
-    PendingChange.objects.create(
-        registration=registration,
-        kind=PendingChange.Kind.UPDATE,
-        changed_fields=["address"],
-        new_address="1 Queen's Road Central",
-        new_email="chan@example.com",
+    make_pending_change(
+        registration,
         requested_by=staff,
+        new={"address": "1 Queen's Road Central", "email": "chan@example.com"},
     )
     copies = [
         make_document_copy(registration, data=PNG),

@@ -10,17 +10,23 @@ from django.utils import timezone
 from registrations import documents
 from registrations.audit import audit_chain_verify
 from registrations.models import AuditEvent, DocumentCopy, Person, Registration
-from tests.factories import PDF, make_document_copy, make_registration, make_status_change
+from tests.factories import (
+    PDF,
+    make_approved,
+    make_decided,
+    make_document_copy,
+    make_status_change,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def terminated(store, staff, supervisor, *, days_ago: int) -> Registration:
     when = timezone.now() - datetime.timedelta(days=days_ago)
-    registration = make_registration(
+    registration = make_decided(
+        "terminated",
         store=store,
         created_by=staff,
-        status="terminated",
         reviewer=supervisor,
         decided_at=when - datetime.timedelta(days=30),
         terminated_at=when,
@@ -42,10 +48,9 @@ def test_hong_kong_keeps_12_months_after_termination_then_purges(
     old = terminated(store, staff, supervisor, days_ago=400)
     recent = terminated(store, staff, supervisor, days_ago=300)
     copy = make_document_copy(old, data=PDF)
-    active = make_registration(
+    active = make_approved(
         store=store,
         created_by=staff,
-        status="approved",
         reviewer=supervisor,
         decided_at=timezone.now() - datetime.timedelta(days=900),
     )
@@ -118,22 +123,14 @@ def test_a_rejected_submission_is_purged_after_the_same_period(
     store, staff, supervisor, private_storage
 ):
     long_ago = timezone.now() - datetime.timedelta(days=400)
-    rejected = make_registration(
-        store=store,
-        created_by=staff,
-        status="rejected",
-        reviewer=supervisor,
-        decided_at=long_ago,
-        reason_code="suspected_fraud",
-    )
-    recent = make_registration(
-        store=store,
-        created_by=staff,
-        status="rejected",
-        reviewer=supervisor,
-        decided_at=timezone.now(),
-        reason_code="suspected_fraud",
-    )
+    fraud = {
+        "store": store,
+        "created_by": staff,
+        "reviewer": supervisor,
+        "reason_code": "suspected_fraud",
+    }
+    rejected = make_decided("rejected", decided_at=long_ago, **fraud)
+    recent = make_decided("rejected", **fraud)
     call_command("purge_expired", stdout=io.StringIO())
     rejected.refresh_from_db()
     recent.refresh_from_db()

@@ -18,6 +18,7 @@ from tests.factories import (
     make_approved,
     make_complete_draft,
     make_document_copy,
+    make_pending_change,
     make_person,
     make_registration,
     make_user,
@@ -78,12 +79,10 @@ def test_the_record_page_runs_a_constant_number_of_queries(client, store, staff,
                 actor=staff,
             )
             make_document_copy(registration)
-            PendingChange.objects.create(
-                registration=registration,
-                kind=PendingChange.Kind.UPDATE,
-                changed_fields=["address"],
-                new_address="Flat 1, 2 New Street, Sha Tin",
+            make_pending_change(
+                registration,
                 requested_by=staff,
+                new={"address": "Flat 1, 2 New Street, Sha Tin"},
                 status=PendingChange.Status.REJECTED,
                 decided_by=supervisor,
                 decided_at=timezone.now(),
@@ -328,13 +327,10 @@ def test_a_pending_update_shows_old_against_new_masked_and_applies_only_on_appro
 ):
     reviewer = make_user(roles.SUPERVISOR, supervises=[store])
     registration = approved(store, staff, reviewer)
-    change = PendingChange.objects.create(
-        registration=registration,
-        kind=PendingChange.Kind.UPDATE,
-        changed_fields=["address", "contact_number"],
-        new_address="Flat 3B, 1 Queen's Road Central",
-        new_contact_number="+85298765432",
+    change = make_pending_change(
+        registration,
         requested_by=staff,
+        new={"address": "Flat 3B, 1 Queen's Road Central", "contact_number": "+85298765432"},
     )
     client.force_login(supervisor)
     page = client.get(f"/review/{registration.reference}/").content.decode()
@@ -354,12 +350,8 @@ def test_a_pending_update_shows_old_against_new_masked_and_applies_only_on_appro
 
 def test_a_rejected_update_changes_nothing(client, store, staff, supervisor):
     registration = approved(store, staff, supervisor)
-    change = PendingChange.objects.create(
-        registration=registration,
-        kind=PendingChange.Kind.UPDATE,
-        changed_fields=["address"],
-        new_address="Somewhere else",
-        requested_by=staff,
+    change = make_pending_change(
+        registration, requested_by=staff, new={"address": "Somewhere else"}
     )
     client.force_login(supervisor)
     response = client.post(
@@ -378,12 +370,8 @@ def test_a_rejected_update_changes_nothing(client, store, staff, supervisor):
 
 def test_an_approved_termination_ends_the_registration(client, store, staff, supervisor):
     registration = approved(store, staff, supervisor)
-    change = PendingChange.objects.create(
-        registration=registration,
-        kind=PendingChange.Kind.TERMINATION,
-        changed_fields=["status"],
-        termination_reason="Customer leaves Hong Kong",
-        requested_by=staff,
+    change = make_pending_change(
+        registration, requested_by=staff, termination_reason="Customer leaves Hong Kong"
     )
     client.force_login(supervisor)
     client.post(f"/review/{registration.reference}/changes/{change.pk}/decide/", {"approve": "yes"})
@@ -395,12 +383,7 @@ def test_an_approved_termination_ends_the_registration(client, store, staff, sup
 def test_nobody_decides_a_change_they_asked_for(store, staff):
     both = make_user(roles.SUPERVISOR, supervises=[store])
     registration = approved(store, staff, both)
-    change = PendingChange.objects.create(
-        registration=registration,
-        kind=PendingChange.Kind.TERMINATION,
-        changed_fields=["status"],
-        requested_by=both,
-    )
+    change = make_pending_change(registration, requested_by=both)
     with pytest.raises(ValidationError, match="Four-eyes"):
         services.pending_change_decide(change=change, reviewer=both, approve=True)
 
@@ -551,13 +534,7 @@ def test_the_supervisor_sees_why_the_customer_ends_the_registration(
     client, store, staff, supervisor
 ):
     registration = approved(store, staff, supervisor)
-    PendingChange.objects.create(
-        registration=registration,
-        kind=PendingChange.Kind.TERMINATION,
-        changed_fields=["status"],
-        termination_reason="Moving abroad",
-        requested_by=staff,
-    )
+    make_pending_change(registration, requested_by=staff, termination_reason="Moving abroad")
     client.force_login(supervisor)
     assert "Moving abroad" in client.get(f"/review/{registration.reference}/").content.decode()
 
@@ -578,14 +555,12 @@ def test_a_refused_renewed_document_copy_is_not_kept(
         size=21,
         uploaded_by=staff,
     )
-    change = PendingChange.objects.create(
-        registration=registration,
-        kind=PendingChange.Kind.UPDATE,
-        changed_fields=["document_number"],
-        new_document_type="hkid",
-        new_document_number="Z683365A",
-        new_document_copy=copy,
+    change = make_pending_change(
+        registration,
         requested_by=staff,
+        new={"document_number": "Z683365A"},
+        new_document_type="hkid",
+        new_document_copy=copy,
     )
     with django_capture_on_commit_callbacks(execute=True):
         services.pending_change_decide(
@@ -600,12 +575,8 @@ def test_a_refused_renewed_document_copy_is_not_kept(
 def test_a_supervisor_can_reveal_an_asked_for_value_with_a_reason(client, store, staff):
     reviewer = make_user(roles.SUPERVISOR, supervises=[store])
     registration = approved(store, staff, reviewer)
-    change = PendingChange.objects.create(
-        registration=registration,
-        kind=PendingChange.Kind.UPDATE,
-        changed_fields=["address"],
-        new_address="Flat 3B, 1 Queen's Road Central",
-        requested_by=staff,
+    change = make_pending_change(
+        registration, requested_by=staff, new={"address": "Flat 3B, 1 Queen's Road Central"}
     )
     client.force_login(reviewer)
     response = client.post(
@@ -622,13 +593,7 @@ def test_queue_filters_apply_to_changes_and_say_when_nothing_matches(
     client, store, other_store, staff, supervisor
 ):
     registration = approved(other_store, staff, supervisor)
-    PendingChange.objects.create(
-        registration=registration,
-        kind=PendingChange.Kind.UPDATE,
-        changed_fields=["contact_number"],
-        new_contact_number="+85298765432",
-        requested_by=staff,
-    )
+    make_pending_change(registration, requested_by=staff, new={"contact_number": "+85298765432"})
     client.force_login(supervisor)
     page = client.get("/review/").content.decode()
     assert registration.reference in page and "Contact number" in page
@@ -653,12 +618,8 @@ def test_the_store_name_follows_the_page_language(client, store, staff, supervis
 
 def test_the_counter_hears_how_its_update_request_was_decided(client, store, staff, supervisor):
     registration = approved(store, staff, supervisor)
-    change = PendingChange.objects.create(
-        registration=registration,
-        kind=PendingChange.Kind.UPDATE,
-        changed_fields=["address"],
-        new_address="Somewhere else",
-        requested_by=staff,
+    change = make_pending_change(
+        registration, requested_by=staff, new={"address": "Somewhere else"}
     )
     client.force_login(supervisor)
     response = client.post(

@@ -98,15 +98,21 @@ def database_url() -> str:
     )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_wrong_encryption_key_stops_start_up_and_the_right_one_starts(settings):
+def keyed_database_env(settings, **overrides) -> dict:
+    """A production environment on the test database, its key canary written with the test
+    keys, and those keys unless overridden."""
     token, index = canary_values()
     KeyCanary.objects.create(token=token, index=index)
-    right = production_env(
-        DATABASE_URL=database_url(),
-        FIELD_ENCRYPTION_KEYS=",".join(settings.FIELD_ENCRYPTION_KEY),
-        BLIND_INDEX_KEY=settings.BLIND_INDEX_KEY,
-    )
+    keys = {
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEY),
+        "BLIND_INDEX_KEY": settings.BLIND_INDEX_KEY,
+    }
+    return production_env(DATABASE_URL=database_url(), **{**keys, **overrides})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_encryption_key_stops_start_up_and_the_right_one_starts(settings):
+    right = keyed_database_env(settings)
     assert manage("check", env=right).returncode == 0
 
     wrong = {**right, "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
@@ -125,13 +131,7 @@ def test_a_wrong_encryption_key_stops_start_up_and_the_right_one_starts(settings
 
 @pytest.mark.django_db(transaction=True)
 def test_a_changed_blind_index_key_stops_start_up(settings):
-    token, index = canary_values()
-    KeyCanary.objects.create(token=token, index=index)
-    env = production_env(
-        DATABASE_URL=database_url(),
-        FIELD_ENCRYPTION_KEYS=",".join(settings.FIELD_ENCRYPTION_KEY),
-        BLIND_INDEX_KEY="a different blind index key",
-    )
+    env = keyed_database_env(settings, BLIND_INDEX_KEY="a different blind index key")
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "BLIND_INDEX_KEY differs" in result.stderr

@@ -20,7 +20,9 @@ from tests.factories import (
     make_approved,
     make_complete_draft,
     make_document_copy,
+    make_pending_change,
     make_registration,
+    make_returned,
     make_store,
     make_user,
 )
@@ -109,25 +111,13 @@ def make_world() -> World:
     superuser = make_user(None, is_superuser=True, is_staff=True, username="root")
     nobody = make_user(None, username="nobody")
     draft = make_complete_draft(store=store, created_by=staff)
-    returned = make_registration(
-        store=store,
-        created_by=staff,
-        status="returned",
-        furthest_step=3,
-        reviewer=supervisor,
-        decided_at=timezone.now(),
-        reason_code="document_unreadable",
-    )
+    returned = make_returned(store=store, created_by=staff, reviewer=supervisor)
     pending = make_registration(store=store, created_by=staff, status="pending")
     make_document_copy(pending)
     approved = make_approved(store=store, created_by=staff, reviewer=supervisor)
     changed = make_approved(store=store, created_by=staff, reviewer=supervisor)
-    change = PendingChange.objects.create(
-        registration=changed,
-        kind=PendingChange.Kind.UPDATE,
-        changed_fields=["address"],
-        new_address="Flat 1, 2 New Street, Sha Tin",
-        requested_by=staff,
+    change = make_pending_change(
+        changed, requested_by=staff, new={"address": "Flat 1, 2 New Street, Sha Tin"}
     )
     # An event naming a record: the audit pages show its reference.
     event = audit_record(actor=staff, action=AuditEvent.Action.VIEWED, registration=approved)

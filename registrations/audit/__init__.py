@@ -9,6 +9,7 @@ its own). Other code imports from here, never from the modules.
 from registrations.audit.chain import (
     AT_FORMAT,
     COMMAND_LINE,
+    EVENT_COLUMNS,
     FIELD_NAME,
     GENESIS_HASH,
     Origin,
@@ -51,6 +52,7 @@ __all__ = [
     "AT_FORMAT",
     "COMMAND_LINE",
     "CSV",
+    "EVENT_COLUMNS",
     "EXPORT_FORMATS",
     "FIELD_NAME",
     "GENESIS_HASH",

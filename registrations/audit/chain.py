@@ -52,6 +52,9 @@ CONTENT_KEYS = (
     "fields",
     "details",
 )
+# An event's columns in the documented order of an export: its number, its place in its chain,
+# its content, its links.
+EVENT_COLUMNS = ("id", "chain", "seq", *CONTENT_KEYS, "prev_hash", "hash")
 
 
 @dataclass(frozen=True)
@@ -99,20 +102,13 @@ def link_hash(*, chain: int, seq: int, prev_hash: str, content: str) -> str:
     return hashlib.sha256(f"{chain}:{seq}:{prev_hash}:{content}".encode()).hexdigest()
 
 
+def _content_values(event: AuditEvent) -> dict[str, Any]:
+    """The event's CONTENT_KEYS and their values as stored (the time as a datetime)."""
+    return {key: getattr(event, key) for key in CONTENT_KEYS}
+
+
 def event_content(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "at": at_text(event.at),
-        "actor_id": event.actor_id,
-        "actor_username": event.actor_username,
-        "action": event.action,
-        "registration_reference": event.registration_reference,
-        "store_code": event.store_code,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "reason": event.reason,
-        "fields": event.fields,
-        "details": event.details,
-    }
+    return {**_content_values(event), "at": at_text(event.at)}
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -197,15 +193,7 @@ def _append_postgresql(event: AuditEvent, content: str) -> None:
         "genesis": GENESIS_HASH,
         "first_hash": link_hash(chain=event.chain, seq=1, prev_hash=GENESIS_HASH, content=content),
         "content": content,
-        "at": event.at,
-        "actor_id": event.actor_id,
-        "actor_username": event.actor_username,
-        "action": event.action,
-        "registration_reference": event.registration_reference,
-        "store_code": event.store_code,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "reason": event.reason,
+        **_content_values(event),
         "fields": canonical_json(event.fields),
         "details": canonical_json(event.details),
     }

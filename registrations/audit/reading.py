@@ -132,6 +132,15 @@ POSTGRESQL_COLUMNS = """id, chain, seq,
 ORM_COLUMNS = tuple(Row._fields)
 
 
+def _postgresql_rows(rows: list[tuple]) -> Iterator[Row]:
+    """Rows read with POSTGRESQL_COLUMNS, their stored JSON text made canonical."""
+    for row in rows:
+        values = list(row)
+        values[12] = _canonical_from_text(values[12])
+        values[13] = _canonical_from_text(values[13])
+        yield Row._make(values)
+
+
 def _postgresql_pages(where: str, params: list) -> Iterator[Row]:
     """Matching events by number, a page at a time (keyset on the primary key)."""
     after = 0
@@ -145,11 +154,7 @@ def _postgresql_pages(where: str, params: list) -> Iterator[Row]:
                 [*params, after, ROWS_PER_QUERY],
             )
             rows = cursor.fetchall()
-        for row in rows:
-            values = list(row)
-            values[12] = _canonical_from_text(values[12])
-            values[13] = _canonical_from_text(values[13])
-            yield Row._make(values)
+        yield from _postgresql_rows(rows)
         if len(rows) < ROWS_PER_QUERY:
             return
         after = rows[-1][0]
@@ -191,11 +196,7 @@ def _postgresql_chain_pages(chain: int) -> Iterator[Row]:
                 [chain, after, after + ROWS_PER_QUERY],
             )
             rows = cursor.fetchall()
-        for row in rows:
-            values = list(row)
-            values[12] = _canonical_from_text(values[12])
-            values[13] = _canonical_from_text(values[13])
-            yield Row._make(values)
+        yield from _postgresql_rows(rows)
         after += ROWS_PER_QUERY
         if not rows:
             # A gap (a broken chain): jump to the next position there is.

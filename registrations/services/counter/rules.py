@@ -100,11 +100,16 @@ class Checked(NamedTuple, Generic[Values]):
     errors: dict
 
 
-# The values of a step, as entered. Identity data must not reach a log: no value is in a repr.
+class Concealed:
+    """The values of a step, as entered. Identity data must not reach a log: no value is in a
+    repr (each dataclass below leaves its repr to this one with `repr=False`)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(…)"
 
 
 @dataclass(frozen=True, repr=False)
-class RepresentativeDetails:
+class RepresentativeDetails(Concealed):
     """The confirming adult of a minor, or a company's responsible person, as entered."""
 
     name_en: str = ""
@@ -118,12 +123,9 @@ class RepresentativeDetails:
             (self.name_en.strip(), self.name_zh.strip(), self.document_number.strip())
         ) and (self.date_of_birth is None)
 
-    def __repr__(self) -> str:
-        return "RepresentativeDetails(…)"
-
 
 @dataclass(frozen=True, repr=False, kw_only=True)
-class MaterialsDetails:
+class MaterialsDetails(Concealed):
     """Step 1: the customer's document, the SIM and its plan, as entered."""
 
     customer_kind: str
@@ -135,12 +137,9 @@ class MaterialsDetails:
     msisdn: str = ""
     plan: str = ""
 
-    def __repr__(self) -> str:
-        return "MaterialsDetails(…)"
-
 
 @dataclass(frozen=True, repr=False, kw_only=True)
-class IdentityDetails:
+class IdentityDetails(Concealed):
     """Step 3: who the customer is, and their confirming adult or responsible person."""
 
     name_en: str = ""
@@ -153,12 +152,9 @@ class IdentityDetails:
     email: str = ""
     representative: RepresentativeDetails = dataclasses.field(default_factory=RepresentativeDetails)
 
-    def __repr__(self) -> str:
-        return "IdentityDetails(…)"
-
 
 @dataclass(frozen=True, repr=False, kw_only=True)
-class ChangeDetails:
+class ChangeDetails(Concealed):
     """An update of information: only what changes, and the copy of a renewed document."""
 
     new_address: str = ""
@@ -167,9 +163,6 @@ class ChangeDetails:
     new_document_type: str = ""
     new_document_number: str = ""
     renewed_copy: CheckedUpload | None = None
-
-    def __repr__(self) -> str:
-        return "ChangeDetails(…)"
 
     def changed_fields(self) -> list[str]:
         """The customer's fields this update gives a new value, by their names on Person."""

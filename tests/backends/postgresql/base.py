@@ -2,21 +2,11 @@
 
 from django.db.backends.postgresql import base
 
-from registrations import db_triggers
+from tests.backends import FlushLiftsAuditTriggers
 
 
-class DatabaseOperations(base.DatabaseOperations):
-    def sql_flush(self, style, tables, **kwargs):
-        statements = super().sql_flush(style, tables, **kwargs)
-        guarded = tuple(table for table in db_triggers.APPEND_ONLY_TABLES if table in tables)
-        if not guarded:
-            return statements
-        vendor = self.connection.vendor
-        return (
-            db_triggers.drop_statements(vendor, guarded)
-            + statements
-            + db_triggers.create_statements(vendor, guarded)
-        )
+class DatabaseOperations(FlushLiftsAuditTriggers, base.DatabaseOperations):
+    pass
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
