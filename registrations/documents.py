@@ -165,10 +165,10 @@ def replace_token(stored_name: str, token: bytes) -> None:
 
 def read_decrypted(stored_name: str) -> bytes:
     """The copy's bytes, decrypted in memory; CopyUnavailable if its file is missing or damaged,
-    or the storage cannot be read now."""
+    StorageUnavailable if the storage cannot be read now (the copy may well be there)."""
     try:
         return decrypt_bytes(read_token(stored_name), where="a stored document copy")
-    except (FileNotFoundError, DecryptionError, StorageUnavailable) as exc:
+    except (FileNotFoundError, DecryptionError) as exc:
         raise CopyUnavailable(f"Stored document copy {stored_name} cannot be read.") from exc
 
 

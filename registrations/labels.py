@@ -3,21 +3,24 @@
 Field names reach a page from three places: an audit event's list of the fields it concerns, a
 pending change's list of the fields it changes, and a service's error about a field that is on
 another step of the counter flow. Reason codes come from decisions, reveals, document views and
-the reasons the app records on its own.
+the reasons the app records on its own. The labels of choices (statuses, actions, kinds) are
+looked up once per language for a whole page: a list of 50 rows would otherwise translate every
+label of a choice on every row.
 
 This module imports models only: forms and views import it, not the other way round.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils.text import capfirst
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from registrations.models import (
     AuditEvent,
@@ -44,6 +47,17 @@ RECORDED_REASONS = {
     "locked": gettext_lazy("User name locked"),
     "stale": gettext_lazy("Draft left unfinished too long"),
 }
+
+
+def choice_labels(choices: type[models.Choices]) -> dict[str, str]:
+    """{value: label} of the choices in the active language."""
+    return _choice_labels(choices, get_language())
+
+
+@functools.cache
+def _choice_labels(choices: type[models.Choices], language: str | None) -> dict[str, str]:
+    # `language` is the key: the labels are translated into the active one, which it names.
+    return {value: str(label) for value, label in choices.choices}
 
 
 def field_label(
@@ -73,9 +87,15 @@ def field_label(
         if name == "status":
             return capfirst(_("termination"))
         return _model_label(name, (Person,)) or _readable(name)
+    return _recorded_field_label(name, action in DOCUMENT_ACTIONS, get_language())
+
+
+# Bounded: the names are those the services record, but an old event may hold any.
+@functools.lru_cache(maxsize=1024)
+def _recorded_field_label(name: str, document_action: bool, language: str | None) -> str:
     if name in RENAMED_FIELDS:
         return str(RENAMED_FIELDS[name])
-    if action in DOCUMENT_ACTIONS and name in DocumentCopy.Kind.values:
+    if document_action and name in DocumentCopy.Kind.values:
         return str(DocumentCopy.Kind(name).label)
     return _model_label(name, RECORDED_MODELS) or _readable(name)
 
@@ -100,6 +120,11 @@ def reason_label(reason: str, *, action: str = "") -> str:
     is shown as it is."""
     if not reason:
         return ""
+    return _reason_labels(action == AuditEvent.Action.REVEALED, get_language()).get(reason, reason)
+
+
+@functools.cache
+def _reason_labels(reveal: bool, language: str | None) -> dict[str, str]:
     # Imported when needed: forms import this module, not the other way round.
     from registrations.forms.documents import DOCUMENT_REASONS
 
@@ -109,10 +134,10 @@ def reason_label(reason: str, *, action: str = "") -> str:
         dict(DOCUMENT_REASONS),
         RECORDED_REASONS,
     ]
-    if action == AuditEvent.Action.REVEALED:
+    if reveal:
         # "suspected_fraud" is both a refusal and a reason to reveal.
         tables.insert(0, tables.pop(1))
-    for table in tables:
-        if reason in table:
-            return str(table[reason])
-    return reason
+    labels: dict[str, str] = {}
+    for table in reversed(tables):  # the first table that knows a code names it
+        labels.update((code, str(label)) for code, label in table.items())
+    return labels

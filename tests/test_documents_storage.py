@@ -234,10 +234,14 @@ def test_a_copy_cannot_be_shown_while_the_storage_fails_and_the_attempt_is_audit
     break_storage(settings, tmp_path, "no_answer")
     url = reverse("document-copy", args=[registration.reference, copy.pk])
     response = staff_client.post(url, {"reason": "check_against_original"})
-    assert response.status_code == 410
-    assert "This copy cannot be shown" in response.content.decode()
+    # Unavailable for now (503), not gone (410): the copy is still in the storage.
+    assert response.status_code == 503
+    page = response.content.decode()
+    assert "The document storage cannot be reached just now" in page
+    assert "Ask the counter for a new upload" not in page
     [event] = AuditEvent.objects.filter(action=AuditEvent.Action.DOCUMENT_VIEWED)
     assert event.details["available"] is False
+    assert event.details["storage"] == "unreachable"
 
 
 def test_a_draft_is_discarded_while_the_storage_fails_its_file_left_for_the_purge(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Column, Layout, Row
 from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -57,21 +55,6 @@ class AuditFilterForm(forms.Form):
             ("", gettext_lazy("Any store")),
             *((code, f"{code} {name}") for code, name in Store.objects.values_list("code", "name")),
         ]
-        self.helper = FormHelper()
-        self.helper.form_tag = False  # the page's <form> also holds the button
-        # A GET form: a token would end up in the address, the history and the export links.
-        self.helper.form_method = "get"
-        self.helper.disable_csrf = True
-        self.helper.layout = Layout(
-            Row(
-                Column("since", css_class="col-md-4 col-lg-2"),
-                Column("until", css_class="col-md-4 col-lg-2"),
-                Column("actor", css_class="col-md-4 col-lg-2"),
-                Column("action", css_class="col-md-4 col-lg-2"),
-                Column("store", css_class="col-md-4 col-lg-2"),
-                Column("reference", css_class="col-md-4 col-lg-2"),
-            ),
-        )
 
     def clean_actor(self) -> str:
         return self.cleaned_data["actor"].strip()
@@ -127,12 +110,6 @@ class AuditVerifyForm(forms.Form):
             }
         ),
     )
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.form_tag = False  # the page's <form> also holds the button
-        self.helper.disable_csrf = True  # the page's <form> holds the one token
 
     def clean_anchor(self) -> Anchor | None:
         text = self.cleaned_data["anchor"].strip()

@@ -127,8 +127,9 @@ def document_copy_read(
 ) -> bytes:
     """The decrypted copy, for someone allowed to see it; each view is an audit event.
 
-    A copy whose file is missing or damaged raises documents.CopyUnavailable, once the attempt
-    is recorded (with "available": false): the audit accounts for every try, shown or not.
+    A copy whose file is missing or damaged raises documents.CopyUnavailable, and a storage that
+    cannot be read now StorageUnavailable, once the attempt is recorded (with "available": false,
+    and "storage": "unreachable" for the second): the audit accounts for every try, shown or not.
     """
     # Not atomic as a whole: the event of a failed attempt must commit before the error is raised.
     with transaction.atomic():
@@ -137,13 +138,15 @@ def document_copy_read(
         reason = reason.strip()
         if not reason:
             raise ValidationError({"reason": _("Say why you need to see this copy.")})
+        details: dict = {"document": document.pk, "kind": document.kind}
+        data = storage_down = None
         try:
             data = documents.read_decrypted(document.stored_name)
         except documents.CopyUnavailable:
-            data = None
-        details: dict = {"document": document.pk, "kind": document.kind}
-        if data is None:
             details["available"] = False
+        except StorageUnavailable as exc:
+            details |= {"available": False, "storage": "unreachable"}
+            storage_down = exc
         audit_record(
             actor=actor,
             action=AuditEvent.Action.DOCUMENT_VIEWED,
@@ -153,6 +156,8 @@ def document_copy_read(
             fields=[document.kind],
             details=details,
         )
+    if storage_down is not None:
+        raise storage_down
     if data is None:
         raise documents.CopyUnavailable(f"Document copy #{document.pk} cannot be read.")
     return data

@@ -17,6 +17,7 @@ from registrations.models import (
     DocumentCopy,
     Registration,
 )
+from registrations.storage import StorageUnavailable
 from registrations.views.common import RoleRequiredMixin
 
 
@@ -67,6 +68,9 @@ class DocumentView(RoleRequiredMixin, View):
             )
         except documents.CopyUnavailable:
             return self.render(document, form, unavailable=True, status=410)
+        except StorageUnavailable:
+            # The copy is likely there: try again later, not "ask for a new upload".
+            return self.render(document, form, storage_down=True, status=503)
         extension = documents.EXTENSIONS.get(document.content_type, "bin")
         response = FileResponse(
             io.BytesIO(data),
@@ -89,6 +93,7 @@ class DocumentView(RoleRequiredMixin, View):
         form: DocumentViewForm,
         *,
         unavailable: bool = False,
+        storage_down: bool = False,
         status: int = 200,
     ) -> HttpResponse:
         registration = document.registration
@@ -100,6 +105,7 @@ class DocumentView(RoleRequiredMixin, View):
                 "registration": registration,
                 "form": form,
                 "unavailable": unavailable,
+                "storage_down": storage_down,
                 "back_url": self.back_url(registration),
             },
             status=status,

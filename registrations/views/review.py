@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
@@ -27,14 +32,16 @@ from registrations.forms.review import (
     RevealForm,
     ReviewFilterForm,
 )
-from registrations.labels import field_label, reason_label
+from registrations.labels import choice_labels, field_label, reason_label
 from registrations.masking import mask_value
 from registrations.models import (
     PendingChange,
     Registration,
     RevealReason,
+    User,
 )
 from registrations.policy import current_policy
+from registrations.templatetags.simreg import escape_text
 from registrations.views.common import RoleRequiredMixin
 
 QUEUE_PAGE_SIZE = 25
@@ -81,11 +88,7 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
             ),
             QUEUE_PAGE_SIZE,
         ).get_page(self.request.GET.get("changes_page"))
-        for change in changes:
-            change.field_labels = [field_label(name, change=True) for name in change.changed_fields]
         overdue_before = timezone.now() - current_policy().review_target
-        for registration in page["rows"]:
-            registration.is_overdue = registration.submitted_at < overdue_before
         query = self.request.GET.copy()
         for name in ("page", "after", "before", "changes_page"):
             query.pop(name, None)
@@ -101,13 +104,79 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
             filtered=any(filters.values()),
             form=form,
             page=page,
+            rows=_queue_rows(page["rows"], overdue_before=overdue_before),
             queue_count=count,
             queue_count_exact=count_exact,
             changes=changes,
+            change_rows=_change_rows(changes),
             query=query.urlencode(),
             review_target=current_policy().review_target,
         )
         return context
+
+
+# The queue's rows are written here rather than by the template: the tags of 25 rows and more
+# were most of the page's time.
+
+
+def _since(moment: datetime.datetime | None) -> str:
+    """As the template filter `timesince` shows it."""
+    return timesince(moment) if moment else ""
+
+
+def _username(user: User | None) -> str:
+    return user.username if user is not None else ""
+
+
+def _queue_rows(
+    registrations: list[Registration], *, overdue_before: datetime.datetime
+) -> list[SafeString]:
+    channels = choice_labels(Registration.Channel)
+    sim_kinds = choice_labels(Registration.SimKind)
+    plans = choice_labels(Registration.Plan)
+    overdue = f' <span class="badge text-bg-warning">{escape_text(_("overdue"))}</span>'
+    rows = []
+    for registration in registrations:
+        late = registration.submitted_at < overdue_before
+        store = registration.store
+        cells = (
+            escape_text(_since(registration.submitted_at)) + (overdue if late else ""),
+            f"{escape_text(store.code)} {escape_text(store.display_name)}",
+            escape_text(channels.get(registration.channel, registration.channel)),
+            escape_text(sim_kinds.get(registration.sim_kind, registration.sim_kind)),
+            escape_text(plans.get(registration.plan, registration.plan)),
+            escape_text(_username(registration.submitted_by)),
+        )
+        # Every value is escaped by escape_text(): format_html() costs more than the row.
+        rows.append(
+            mark_safe(  # noqa: S308
+                f'<tr class="{"overdue" if late else ""}"><td><a class="font-monospace" '
+                f'href="{escape_text(reverse("review-detail", args=[registration.reference]))}">'
+                f"{escape_text(registration.reference)}</a></td><td>{cells[0]}</td>"
+                f'<td>{cells[1]}</td><td class="d-none d-lg-table-cell">{cells[2]}</td>'
+                f'<td class="d-none d-md-table-cell">{cells[3]}</td>'
+                f'<td class="d-none d-md-table-cell">{cells[4]}</td><td>{cells[5]}</td></tr>'
+            )
+        )
+    return rows
+
+
+def _change_rows(changes: Iterable[PendingChange]) -> list[SafeString]:
+    kinds = choice_labels(PendingChange.Kind)
+    return [
+        format_html(
+            '<tr><td><a class="font-monospace" href="{}#changes">{}</a></td><td>{}</td>'
+            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            reverse("review-detail", args=[change.registration.reference]),
+            change.registration.reference,
+            kinds.get(change.kind, change.kind),
+            ", ".join(field_label(name, change=True) for name in change.changed_fields),
+            _since(change.requested_at),
+            change.registration.store.code,
+            _username(change.requested_by),
+        )
+        for change in changes
+    ]
 
 
 def _masked_identity(registration: Registration) -> list[tuple[str, str, str]]:
@@ -167,7 +236,8 @@ def _record_context(request: HttpRequest, registration: Registration, **extra) -
         "documents": registration.documents.filter(purged_at__isnull=True).order_by("uploaded_at"),
         "changes": changes,
         "can_reveal": roles.allows(user, roles.REVEAL),
-        "reveal_reasons": RevealReason.choices,
+        # Translated once: every masked value has its own form with the list.
+        "reveal_reasons": list(choice_labels(RevealReason).items()),
         "renewed_copy_ids": {
             c.new_document_copy_id
             for c in changes
