@@ -12,7 +12,14 @@ from django.utils import timezone
 
 from registrations import roles, selectors, services
 from registrations.models import PendingChange, Registration, StoreStatusCount
-from tests.factories import make_complete_draft, make_registration, make_store, make_user
+from tests.factories import (
+    make_approved,
+    make_complete_draft,
+    make_pending_change,
+    make_registration,
+    make_store,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -257,6 +264,26 @@ def test_a_filtered_queue_past_the_limit_says_more_than(client, store, staff, su
     finally:
         queue_selectors.QUEUE_COUNT_LIMIT = original
     assert _numbers(page, "queue-count") == "more than 3"
+
+
+def test_pending_changes_past_the_limit_say_more_than_and_are_not_all_counted(
+    client, store, staff, supervisor
+):
+    from registrations import selectors as queue_selectors
+
+    for _ in range(4):
+        approved = make_approved(store=store, created_by=staff, reviewer=supervisor)
+        make_pending_change(approved, requested_by=staff)
+    client.force_login(supervisor)
+    assert _numbers(client.get("/review/").content.decode(), "changes-count") == "4"
+    original = queue_selectors.QUEUE_COUNT_LIMIT
+    queue_selectors.QUEUE_COUNT_LIMIT = 3
+    try:
+        response = client.get("/review/")
+    finally:
+        queue_selectors.QUEUE_COUNT_LIMIT = original
+    assert _numbers(response.content.decode(), "changes-count") == "more than 3"
+    assert len(response.context["change_rows"]) == 3
 
 
 def test_the_dashboard_median_covers_the_recent_window_only(client, store, staff, supervisor):

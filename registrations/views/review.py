@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
@@ -52,6 +53,25 @@ def _require_reviewer(request: HttpRequest) -> None:
         raise PermissionDenied
 
 
+class CappedPaginator(Paginator):
+    """Pages of the pending changes, counted up to selectors.QUEUE_COUNT_LIMIT rows only, like
+    the submissions: the badge says "more than" past it and the pages stop there. A backlog
+    that long is worked from its oldest end, and no page view counts all of it."""
+
+    @cached_property
+    def seen(self) -> int:
+        limit = selectors.QUEUE_COUNT_LIMIT
+        return self.object_list.order_by().values("pk")[: limit + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self.seen, selectors.QUEUE_COUNT_LIMIT)
+
+    @property
+    def count_exact(self) -> bool:
+        return self.seen <= selectors.QUEUE_COUNT_LIMIT
+
+
 class ReviewQueueView(RoleRequiredMixin, TemplateView):
     """Pending submissions and pending changes; showing the page is one audit event."""
 
@@ -80,7 +100,7 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
         count, count_exact = selectors.review_queue_count(
             user=user, store=filters.get("store"), queue=queue if narrowed else None
         )
-        changes = Paginator(
+        changes = CappedPaginator(
             selectors.change_queue_for(
                 user=user,
                 store=filters.get("store"),
