@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from registrations.models import (
     AuditEvent,
     DocumentCopy,
+    DocumentReason,
     Person,
     ReasonCode,
     Registration,
@@ -125,13 +126,10 @@ def reason_label(reason: str, *, action: str = "") -> str:
 
 @functools.cache
 def _reason_labels(reveal: bool, language: str | None) -> dict[str, str]:
-    # Imported when needed: forms import this module, not the other way round.
-    from registrations.forms.documents import DOCUMENT_REASONS
-
     tables: list[dict] = [
         dict(ReasonCode.choices),
         dict(RevealReason.choices),
-        dict(DOCUMENT_REASONS),
+        dict(DocumentReason.choices),
         RECORDED_REASONS,
     ]
     if reveal:

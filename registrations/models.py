@@ -175,6 +175,22 @@ class RevealReason(models.TextChoices):
     LAWFUL_REQUEST = "lawful_request", _("Request from a law-enforcement or regulatory body")
 
 
+class DocumentReason(models.TextChoices):
+    """Why someone opens a document copy: a code, never free text, in the audit log."""
+
+    CHECK_AGAINST_ORIGINAL = (
+        "check_against_original",
+        _("Check the copy against the original document"),
+    )
+    CORRECT_RETURNED_RECORD = (
+        "correct_returned_record",
+        _("Correct a record returned for correction"),
+    )
+    REVIEW_SUBMISSION = "review_submission", _("Review the submission")
+    CUSTOMER_REQUEST = "customer_request", _("The customer asked about the copy")
+    QUALITY_CHECK = "quality_check", _("Quality check")
+
+
 class Registration(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")

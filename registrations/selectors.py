@@ -484,7 +484,13 @@ def review_queue_count(
             stores = stores.filter(pk=store.pk)
         pending = store_status_counts(stores=stores).get(Registration.Status.PENDING, 0)
         return pending, True
-    seen = queue.order_by().values("pk")[: QUEUE_COUNT_LIMIT + 1].count()
+    return count_up_to_limit(queue)
+
+
+def count_up_to_limit(rows: QuerySet) -> tuple[int, bool]:
+    """(count, exact) of a queue, counting no further than QUEUE_COUNT_LIMIT rows: past it the
+    count is that limit and not exact ("more than")."""
+    seen = rows.order_by().values("pk")[: QUEUE_COUNT_LIMIT + 1].count()
     return min(seen, QUEUE_COUNT_LIMIT), seen <= QUEUE_COUNT_LIMIT
 
 

@@ -290,7 +290,7 @@ def _attributes(attrs: dict[str, Any]) -> SafeString:
 
 
 def escape_text(value: Any) -> str:
-    """conditionalescape_text() without its check for lazy strings, for markup written in Python
+    """conditional_escape() without its check for lazy strings, for markup written in Python
     by the thousand (attributes here, rows of long lists in views)."""
     if hasattr(value, "__html__"):
         return value.__html__()

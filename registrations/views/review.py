@@ -59,17 +59,16 @@ class CappedPaginator(Paginator):
     that long is worked from its oldest end, and no page view counts all of it."""
 
     @cached_property
-    def seen(self) -> int:
-        limit = selectors.QUEUE_COUNT_LIMIT
-        return self.object_list.order_by().values("pk")[: limit + 1].count()
+    def counted(self) -> tuple[int, bool]:
+        return selectors.count_up_to_limit(self.object_list)
 
-    @cached_property
+    @property
     def count(self) -> int:
-        return min(self.seen, selectors.QUEUE_COUNT_LIMIT)
+        return self.counted[0]
 
     @property
     def count_exact(self) -> bool:
-        return self.seen <= selectors.QUEUE_COUNT_LIMIT
+        return self.counted[1]
 
 
 class ReviewQueueView(RoleRequiredMixin, TemplateView):
