@@ -160,6 +160,10 @@ class ReasonCode(models.TextChoices):
     MINOR_WITHOUT_ADULT = "minor_without_adult", _("Under age without confirming adult")
     OVER_LIMIT = "over_limit", _("Over the per-person limit")
     MATERIALS_INCOMPLETE = "materials_incomplete", _("Materials incomplete")
+    CONTRADICTS_EXISTING = (
+        "contradicts_existing",
+        _("Information contradicts an existing registration"),
+    )
     SUSPECTED_FRAUD = "suspected_fraud", _("Suspected fraud")
     DUPLICATE = "duplicate", _("Duplicate registration")
     OTHER = "other", _("Other")
@@ -198,7 +202,21 @@ class Registration(models.Model):
         APPROVED = "approved", _("Approved")
         REJECTED = "rejected", _("Rejected")
         RETURNED = "returned", _("Returned for correction")
+        SUSPENDED = "suspended", _("Suspended")
         TERMINATED = "terminated", _("Terminated")
+
+    class SimLoss(models.TextChoices):
+        """What happened to a SIM reported at the counter: the registration is suspended."""
+
+        LOST = "lost", _("Lost")
+        STOLEN = "stolen", _("Stolen")
+        DAMAGED = "damaged", _("Damaged")
+
+    class NoticeLanguage(models.TextChoices):
+        """The language the customer's notifications are written in, chosen at the counter."""
+
+        ENGLISH = "en", _("English")
+        CHINESE = "zh-hant", _("Traditional Chinese")
 
     class SimKind(models.TextChoices):
         PHYSICAL = "physical", _("Physical SIM")
@@ -212,8 +230,9 @@ class Registration(models.Model):
         COUNTER = "counter", _("In-store counter")
         ONLINE = "online", _("Online pre-registration completed in store")
 
-    # A SIM (and its number) is held by a registration in these states.
-    ACTIVE_STATUSES = (Status.PENDING, Status.RETURNED, Status.APPROVED)
+    # A SIM (and its number) is held by a registration in these states; they count towards
+    # the per-person limit. A suspended registration keeps its number for the replacement.
+    ACTIVE_STATUSES = (Status.PENDING, Status.RETURNED, Status.APPROVED, Status.SUSPENDED)
     # The counter may still change a registration in these states: a draft, or a returned
     # registration being corrected.
     EDITABLE_STATUSES = (Status.DRAFT, Status.RETURNED)
@@ -253,6 +272,16 @@ class Registration(models.Model):
         _("online pre-registration reference"), max_length=40, blank=True
     )
     declaration_accepted = models.BooleanField(_("customer declaration accepted"), default=False)
+    notice_language = models.CharField(
+        _("language of notifications"),
+        max_length=8,
+        choices=NoticeLanguage,
+        default=NoticeLanguage.ENGLISH,
+    )
+    # Identity fields (names, date of birth) that disagree with other registrations of the same
+    # document, and those registrations' references: flagged to the supervisor. Never values.
+    discrepancy_fields = models.JSONField(default=list, blank=True)
+    discrepancy_references = models.JSONField(default=list, blank=True)
 
     submitted_by = models.ForeignKey(
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -265,6 +294,8 @@ class Registration(models.Model):
     reason_code = models.CharField(_("reason"), max_length=32, choices=ReasonCode, blank=True)
     comment = EncryptedTextField(_("comment"), blank=True)
     terminated_at = models.DateTimeField(_("terminated"), null=True, blank=True)
+    suspended_at = models.DateTimeField(_("suspended"), null=True, blank=True)
+    sim_loss = models.CharField(_("SIM reported"), max_length=16, choices=SimLoss, blank=True)
     purged_at = models.DateTimeField(_("identity data purged"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -296,6 +327,7 @@ class Registration(models.Model):
                         "approved",
                         "rejected",
                         "returned",
+                        "suspended",
                         "terminated",
                     ]
                 ),
@@ -307,7 +339,9 @@ class Registration(models.Model):
                 name="reg_submitted_has_time_and_person",
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=["approved", "rejected", "returned", "terminated"])
+                condition=~Q(
+                    status__in=["approved", "rejected", "returned", "suspended", "terminated"]
+                )
                 | Q(decided_at__isnull=False, reviewer__isnull=False),
                 name="reg_decided_has_reviewer",
             ),
@@ -320,6 +354,10 @@ class Registration(models.Model):
                 name="reg_terminated_has_time",
             ),
             models.CheckConstraint(
+                condition=~Q(status="suspended") | Q(suspended_at__isnull=False) & ~Q(sim_loss=""),
+                name="reg_suspended_has_time_and_cause",
+            ),
+            models.CheckConstraint(
                 condition=Q(status="draft")
                 | Q(sim_kind="physical", eid="") & ~Q(iccid="")
                 | Q(sim_kind="esim", iccid="") & ~Q(eid=""),
@@ -327,17 +365,20 @@ class Registration(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["iccid"],
-                condition=Q(status__in=["pending", "returned", "approved"]) & ~Q(iccid=""),
+                condition=Q(status__in=["pending", "returned", "approved", "suspended"])
+                & ~Q(iccid=""),
                 name="reg_iccid_unique_active",
             ),
             models.UniqueConstraint(
                 fields=["eid"],
-                condition=Q(status__in=["pending", "returned", "approved"]) & ~Q(eid=""),
+                condition=Q(status__in=["pending", "returned", "approved", "suspended"])
+                & ~Q(eid=""),
                 name="reg_eid_unique_active",
             ),
             models.UniqueConstraint(
                 fields=["msisdn"],
-                condition=Q(status__in=["pending", "returned", "approved"]) & ~Q(msisdn=""),
+                condition=Q(status__in=["pending", "returned", "approved", "suspended"])
+                & ~Q(msisdn=""),
                 name="reg_msisdn_unique_active",
             ),
         ]
@@ -428,11 +469,13 @@ class RegistrationEditor(models.Model):
 
 
 class PendingChange(models.Model):
-    """An update of info or a termination asked for at the counter, applied only on approval."""
+    """An update of info, a termination or a SIM replacement asked for at a counter of any
+    store, applied only when a supervisor of the registration's store approves it."""
 
     class Kind(models.TextChoices):
         UPDATE = "update", _("Update of information")
         TERMINATION = "termination", _("Termination")
+        REPLACEMENT = "replacement", _("SIM replacement")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending review")
@@ -453,7 +496,15 @@ class PendingChange(models.Model):
         "DocumentCopy", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     termination_reason = EncryptedTextField(blank=True)
+    # A replacement SIM for the same number: the old SIM is released only on approval.
+    new_sim_kind = models.CharField(max_length=16, choices=Registration.SimKind, blank=True)
+    new_iccid = models.CharField(max_length=20, blank=True)
+    new_eid = models.CharField(max_length=32, blank=True)
     requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # The store whose counter asked for it: any store may serve a customer.
+    requested_at_store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     requested_at = models.DateTimeField(default=timezone.now)
     decided_by = models.ForeignKey(
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -480,10 +531,80 @@ class PendingChange(models.Model):
                 | Q(decided_by__isnull=False, decided_at__isnull=False),
                 name="change_decided_has_reviewer",
             ),
+            models.UniqueConstraint(
+                fields=["new_iccid"],
+                condition=Q(status="pending") & ~Q(new_iccid=""),
+                name="change_new_iccid_unique_pending",
+            ),
+            models.UniqueConstraint(
+                fields=["new_eid"],
+                condition=Q(status="pending") & ~Q(new_eid=""),
+                name="change_new_eid_unique_pending",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
+
+
+class Notification(models.Model):
+    """A message to a customer in the outbox: written in the transaction of the change it tells
+    about, delivered by the job worker with retries (registrations.notifications).
+
+    It names the event and the reference, never an identity value; the recipient (a contact
+    number or an e-mail address) is encrypted like identity data. A failed delivery never
+    undoes the change: it stays here for the store's supervisors to see.
+    """
+
+    class Channel(models.TextChoices):
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("E-mail")
+
+    class Event(models.TextChoices):
+        SUBMITTED = "submitted", _("Submitted for review")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        RETURNED = "returned", _("Returned for correction")
+        UPDATED = "updated", _("Update of information approved")
+        CHANGE_REFUSED = "change_refused", _("Requested change refused")
+        TERMINATED = "terminated", _("Terminated")
+        SUSPENDED = "suspended", _("Suspended after a SIM was reported")
+        REPLACED = "replaced", _("Replacement SIM approved")
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Waiting to be sent")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Not delivered")
+
+    registration = models.ForeignKey(
+        Registration, on_delete=models.CASCADE, related_name="notifications"
+    )
+    # The registration's store, copied so its supervisors' list of failures is one index scan.
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=8, choices=Channel)
+    event = models.CharField(max_length=16, choices=Event)
+    language = models.CharField(max_length=8, choices=Registration.NoticeLanguage)
+    recipient = EncryptedCharField(max_length=254)
+    state = models.CharField(max_length=8, choices=State, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # Why the last attempt failed, as the backend's error class or status code: never the
+    # server's text, which may repeat the recipient.
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="notification_due_idx"),
+            models.Index(fields=["store", "state", "created_at"], name="notification_store_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.event} #{self.pk}"
 
 
 class DocumentCopy(models.Model):
@@ -600,6 +721,10 @@ class AuditEvent(AppendOnlyModel):
         CHANGE_APPROVED = "change_approved", _("Change approved")
         CHANGE_REJECTED = "change_rejected", _("Change rejected")
         TERMINATED = "terminated", _("Terminated")
+        SUSPENDED = "suspended", _("SIM reported lost, stolen or damaged: suspended")
+        REPLACEMENT_REQUESTED = "replacement_requested", _("SIM replacement requested")
+        NOTIFICATION_SENT = "notification_sent", _("Notification sent to the customer")
+        NOTIFICATION_FAILED = "notification_failed", _("Notification could not be delivered")
         EXPORTED = "exported", _("Audit log exported")
         EXPORT_DOWNLOADED = "export_downloaded", _("Audit export downloaded")
         VERIFIED = "verified", _("Audit chain verified")

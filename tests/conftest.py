@@ -3,6 +3,7 @@ from django.db import connection
 from django.test import Client
 
 from registrations import crypto, roles
+from tests import browser as browsers
 from tests import storage as test_storage
 from tests import urls
 from tests.factories import make_store, make_user, pass_second_factor
@@ -115,3 +116,15 @@ def decrypted(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(crypto, "decrypt_text", spy)
     return seen
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, one per test module (tests.browser)."""
+    yield from browsers.launched_browser()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page at a desktop size."""
+    yield from browsers.new_page(browser)

@@ -211,6 +211,7 @@ def test_dumpdata_of_other_tables_or_with_identity_excluded_works(store, staff):
         "registrations.StatusChange",
         "registrations.PendingChange",
         "registrations.DocumentCopy",
+        "registrations.Notification",
     ]
     out = io.StringIO()
     call_command("dumpdata", "registrations", exclude=excluded, stdout=out)

@@ -430,6 +430,7 @@ def test_the_dashboard_shows_counts_reasons_and_median_time(client, store, staff
         "Approved": 0,
         "Rejected": 1,
         "Returned for correction": 2,
+        "Suspended": 0,
         "Terminated": 0,
     }
     reasons = re.findall(r'<tr><td>([^<]+)</td>.*?<td class="text-end">(\d+)</td></tr>', page, re.S)
