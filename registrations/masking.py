@@ -7,6 +7,7 @@ page shows every identity value masked until a reveal (with its reason) shows on
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext as _
@@ -51,3 +52,58 @@ def mask_value(field: str, value, document_type: str = "") -> str:
         local, _at, domain = value.partition("@")
         return f"{local[:1]}•••@{domain}"
     return "•" * 6
+
+
+# What joins the character before it: combining accents, variation selectors (an ideographic
+# variation sequence picks one glyph of a character such as 葛) and the zero-width joiner.
+_JOINS_PREVIOUS = {"\u200d"}
+
+
+def _joins_previous(char: str) -> bool:
+    code = ord(char)
+    return (
+        unicodedata.combining(char) != 0
+        or unicodedata.category(char) in ("Mn", "Me", "Mc")
+        or 0xFE00 <= code <= 0xFE0F
+        or 0xE0100 <= code <= 0xE01EF
+        or char in _JOINS_PREVIOUS
+    )
+
+
+def _characters(word: str) -> list[str]:
+    """The characters of a word as a reader sees them: a character outside the Basic
+    Multilingual Plane (𠮷) is one code point here, and any mark that follows a character stays
+    with it, so a mask never cuts one in two."""
+    characters: list[str] = []
+    for char in word:
+        if characters and (_joins_previous(char) or characters[-1].endswith("\u200d")):
+            characters[-1] += char
+        else:
+            characters.append(char)
+    return characters
+
+
+def _wide(character: str) -> bool:
+    return unicodedata.east_asian_width(character[0]) in ("W", "F")
+
+
+def mask_name(value: str) -> str:
+    """A name partly hidden, for lists where the counter recognises a customer: English names
+    keep the first letter of each word (CHAN Tai Man → C••• T•• M••); Chinese names keep the
+    surname and, from three characters, the last one (陳大文 → 陳•文, 陳𠮷 → 陳•). A name of
+    one character is hidden entirely, so no name is ever shown in full."""
+    words = []
+    for word in (value or "").split():
+        characters = _characters(word)
+        if len(characters) <= 1:
+            words.append("•")
+        elif _wide(characters[0]) and len(characters) >= 3:
+            words.append(characters[0] + "•" * (len(characters) - 2) + characters[-1])
+        else:
+            words.append(characters[0] + "•" * (len(characters) - 1))
+    return " ".join(words)
+
+
+def mask_mobile_number(value: str) -> str:
+    """A mobile number with only its last four digits, as the customer says them back."""
+    return mask_value("contact_number", value)

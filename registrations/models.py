@@ -722,9 +722,14 @@ class AuditEvent(AppendOnlyModel):
         CHANGE_REJECTED = "change_rejected", _("Change rejected")
         TERMINATED = "terminated", _("Terminated")
         SUSPENDED = "suspended", _("SIM reported lost, stolen or damaged: suspended")
+        IDENTITY_CHECK_FAILED = (
+            "identity_check_failed",
+            _("Customer's identity did not match the record"),
+        )
         REPLACEMENT_REQUESTED = "replacement_requested", _("SIM replacement requested")
         NOTIFICATION_SENT = "notification_sent", _("Notification sent to the customer")
         NOTIFICATION_FAILED = "notification_failed", _("Notification could not be delivered")
+        NOTIFICATION_RETRIED = "notification_retried", _("Notification sent again on request")
         EXPORTED = "exported", _("Audit log exported")
         EXPORT_DOWNLOADED = "export_downloaded", _("Audit export downloaded")
         VERIFIED = "verified", _("Audit chain verified")

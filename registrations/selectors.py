@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from django.db import connection
@@ -11,6 +12,7 @@ from django.db.models import (
     Aggregate,
     Count,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -27,9 +29,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from registrations import roles
 from registrations.crypto import blind_index, pseudonym, sign_in_throttle_key
 from registrations.models import (
+    REFERENCE_ALPHABET,
+    REFERENCE_LENGTH,
     AuditEvent,
     AuditJob,
     DocumentCopy,
+    Notification,
     PendingChange,
     Registration,
     RegistrationEditor,
@@ -116,28 +121,217 @@ def store_status_counts_drift() -> list[tuple[int, str, int, int]]:
     )
 
 
-def counter_home_for(*, user: User) -> dict:
-    """The counter's home: its stores' drafts to resume and records returned for correction."""
-    mine = Registration.objects.filter(store__in=user.stores.all())
-    by_status = store_status_counts(stores=user.stores.all())
-    recent = mine.select_related("store", "created_by").only(
-        "reference",
-        "status",
-        "furthest_step",
-        "reason_code",
-        "updated_at",
-        "store__code",
-        "created_by__username",
+# The counter's lists ---------------------------------------------------------------------------
+
+# Each list of the counter's records: the statuses it holds, and the column it is ordered by,
+# newest first with the id breaking ties. The (store, status, submitted_at) index serves the
+# submitted lists, the (store, decided_at) index the decided one; drafts have no submission time
+# and are ordered by id within (store, status), the drafts of one store being few (stale ones are
+# purged).
+COUNTER_LISTS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "drafts": ((Registration.Status.DRAFT,), None),
+    "returned": ((Registration.Status.RETURNED,), "submitted_at"),
+    "pending": ((Registration.Status.PENDING,), "submitted_at"),
+    "decided": (
+        (
+            Registration.Status.APPROVED,
+            Registration.Status.REJECTED,
+            Registration.Status.SUSPENDED,
+            Registration.Status.TERMINATED,
+        ),
+        "decided_at",
+    ),
+}
+# What a row shows. Of the customer only the two names are loaded (and decrypted), to be shown
+# masked; the mobile number is the registration's own, not encrypted.
+COUNTER_LIST_FIELDS = (
+    "pk",
+    "reference",
+    "status",
+    "furthest_step",
+    "reason_code",
+    "msisdn",
+    "created_at",
+    "submitted_at",
+    "decided_at",
+    "store__code",
+    "store__name",
+    "store__name_zh",
+    "created_by__username",
+    "customer__name_en",
+    "customer__name_zh",
+)
+
+
+def counter_list_queryset(*, stores: Iterable[Store], list_name: str) -> QuerySet[Registration]:
+    """One of the counter's lists over these stores, newest first, loading only what a row
+    shows. With one store, the list reads its index in order and stops after the page."""
+    statuses, column = COUNTER_LISTS[list_name]
+    rows = Registration.objects.filter(store__in=list(stores))
+    rows = (
+        rows.filter(status=statuses[0]) if len(statuses) == 1 else rows.filter(status__in=statuses)
     )
+    order = ("-pk",) if column is None else (f"-{column}", "-pk")
+    return (
+        rows.select_related("store", "created_by", "customer")
+        .only(*COUNTER_LIST_FIELDS)
+        .order_by(*order)
+    )
+
+
+def _counter_list_cursor(registration: Registration, column: str | None) -> str:
+    """Where a page of a list ends: the ordering column (microseconds) and the id."""
+    if column is None:
+        return str(registration.pk)
+    since_epoch = getattr(registration, column) - _EPOCH
+    micros = (since_epoch.days * 86400 + since_epoch.seconds) * 1_000_000
+    return f"{micros + since_epoch.microseconds}-{registration.pk}"
+
+
+def _counter_list_position(
+    cursor: str | None, column: str | None
+) -> tuple[datetime.datetime | None, int] | None:
+    if not cursor:
+        return None
+    if column is None:
+        return (None, int(cursor)) if re.fullmatch(r"\d{1,19}", cursor) else None
+    return _queue_position(cursor)
+
+
+def _before_in_list(column: str | None, at: datetime.datetime | None, pk: int) -> Q:
+    """Rows after this position in the list (older)."""
+    if column is None:
+        return Q(pk__lt=pk)
+    # The first, redundant term is what the index can seek to: the page starts there instead
+    # of after every newer row of the list.
+    return Q(**{f"{column}__lte": at}) & (
+        Q(**{f"{column}__lt": at}) | Q(**{column: at, "pk__lt": pk})
+    )
+
+
+def _after_in_list(column: str | None, at: datetime.datetime | None, pk: int) -> Q:
+    """Rows before this position in the list (newer)."""
+    if column is None:
+        return Q(pk__gt=pk)
+    return Q(**{f"{column}__gte": at}) & (
+        Q(**{f"{column}__gt": at}) | Q(**{column: at, "pk__gt": pk})
+    )
+
+
+def counter_list_page(
+    *,
+    stores: Iterable[Store],
+    list_name: str,
+    older_than: str | None = None,
+    newer_than: str | None = None,
+    size: int = 25,
+) -> dict:
+    """One page of a counter list by keyset on (ordering column, id): no COUNT, no OFFSET, so
+    a page costs the same at the millionth registration as at the first.
+
+    `older_than` gives the page following that cursor, `newer_than` the page preceding it;
+    "older" and "newer" are the cursors of the neighbouring pages, None where there is none. A
+    cursor that does not parse gives the first page. Exactly the rows shown are loaded, so only
+    their customers' names are decrypted; whether a neighbouring page exists is asked apart.
+    """
+    _statuses, column = COUNTER_LISTS[list_name]
+    rows = counter_list_queryset(stores=stores, list_name=list_name)
+    start = _counter_list_position(older_than, column)
+    end = _counter_list_position(newer_than, column)
+    page: list[Registration] = []
+    if start is not None:
+        page = list(rows.filter(_before_in_list(column, *start))[:size])
+    elif end is not None:
+        page = list(rows.filter(_after_in_list(column, *end)).reverse()[:size])[::-1]
+    if not page:
+        start = end = None
+        page = list(rows[:size])
+    if not page:
+        return {"rows": [], "older": None, "newer": None}
+    first, last = page[0], page[-1]
+    first_at = getattr(first, column) if column else None
+    last_at = getattr(last, column) if column else None
+    plain = rows.order_by().values("pk")
+    older = plain.filter(_before_in_list(column, last_at, last.pk))[:1].exists()
+    newer = (start is not None or end is not None) and plain.filter(
+        _after_in_list(column, first_at, first.pk)
+    )[:1].exists()
     return {
-        "stores": list(user.stores.all()),
-        "counts": by_status,
-        "drafts": list(
-            recent.filter(status=Registration.Status.DRAFT).order_by("-updated_at")[:10]
-        ),
-        "returned": list(
-            recent.filter(status=Registration.Status.RETURNED).order_by("-updated_at")[:10]
-        ),
+        "rows": page,
+        "older": _counter_list_cursor(last, column) if older else None,
+        "newer": _counter_list_cursor(first, column) if newer else None,
+    }
+
+
+def registration_reference_normalise(text: str) -> str:
+    """A reference as typed (any case, spaces, a missing or odd hyphen, full-width characters
+    from a Chinese input method) in its printed form XXXXX-XXXXX, or "" when it cannot be one."""
+    typed = unicodedata.normalize("NFKC", text or "")
+    body = re.sub(r"[\s\-\u2010-\u2015\u2212_.]", "", typed).upper()
+    if len(body) != REFERENCE_LENGTH or any(char not in REFERENCE_ALPHABET for char in body):
+        return ""
+    half = REFERENCE_LENGTH // 2
+    return f"{body[:half]}-{body[half:]}"
+
+
+def counter_list_search(*, stores: Iterable[Store], reference: str) -> list[Registration]:
+    """The record of these stores with this reference, in any of the counter's lists; loaded
+    as a row of a list is. Another store's record is not found."""
+    return list(
+        Registration.objects.filter(store__in=list(stores), reference=reference)
+        .select_related("store", "created_by", "customer")
+        .only(*COUNTER_LIST_FIELDS)
+    )
+
+
+def counter_list_name_of(registration: Registration) -> str:
+    """Which of the counter's lists holds this record."""
+    return next(
+        name
+        for name, (statuses, _column) in COUNTER_LISTS.items()
+        if registration.status in statuses
+    )
+
+
+def store_status_counts_by_store(*, stores: Iterable[Store]) -> dict[int, dict[str, int]]:
+    """The kept counts (StoreStatusCount) of each store apart: {store id: {status: count}}."""
+    counts: dict[int, dict[str, int]] = {}
+    for store_id, status, n in StoreStatusCount.objects.filter(store__in=list(stores)).values_list(
+        "store_id", "status", "count"
+    ):
+        counts.setdefault(store_id, {})
+        counts[store_id][status] = counts[store_id].get(status, 0) + n
+    return counts
+
+
+def counter_list_counts(counts: dict[str, int]) -> dict[str, int]:
+    """How many records each counter list holds, from a store's counts by status."""
+    return {
+        name: sum(counts.get(status, 0) for status in statuses)
+        for name, (statuses, _column) in COUNTER_LISTS.items()
+    }
+
+
+COUNTER_HOME_ROWS = 5
+
+
+def counter_home_for(*, user: User, size: int = COUNTER_HOME_ROWS) -> dict:
+    """The counter's home: the newest few drafts to resume and records returned for correction
+    of its stores, and how many each list holds in each store (from the kept counts, no COUNT)."""
+    stores = list(user.stores.all())
+    by_store = store_status_counts_by_store(stores=stores)
+    counts: dict[str, int] = {}
+    for store_counts in by_store.values():
+        for status, n in store_counts.items():
+            counts[status] = counts.get(status, 0) + n
+    return {
+        "stores": stores,
+        "counts": counts,
+        "lists_by_store": {
+            store.pk: counter_list_counts(by_store.get(store.pk, {})) for store in stores
+        },
+        "drafts": list(counter_list_queryset(stores=stores, list_name="drafts")[:size]),
+        "returned": list(counter_list_queryset(stores=stores, list_name="returned")[:size]),
     }
 
 
@@ -221,6 +415,62 @@ def person_other_active_sim_count(*, registration: Registration) -> int:
         plan=registration.plan,
         exclude_pk=registration.pk,
     )
+
+
+# What the consistency check reads of each other registration of the same document: the fields
+# it compares, and the document number that confirms a blind-index match.
+SAME_DOCUMENT_FIELDS = (
+    "pk",
+    "reference",
+    "store",
+    "customer__document_type",
+    "customer__document_number",
+    "customer__name_en",
+    "customer__name_zh",
+    "customer__date_of_birth",
+)
+
+
+def registration_list_same_document(
+    *, document_type: str, document_number: str, exclude_pk: int | None = None
+) -> list[Registration]:
+    """Submitted registrations (any status but draft) of every store whose customer holds this
+    document and whose identity data is kept, oldest first: what a new one must agree with."""
+    submitted = (
+        Registration.objects.exclude(status=Registration.Status.DRAFT)
+        .filter(purged_at__isnull=True, customer__purged_at__isnull=True)
+        .order_by("pk")
+    )
+    if exclude_pk is not None:
+        submitted = submitted.exclude(pk=exclude_pk)
+    return registration_list_by_document(
+        document_type=document_type,
+        document_number=document_number,
+        queryset=submitted.select_related("customer").only(*SAME_DOCUMENT_FIELDS),
+    )
+
+
+def person_active_sim_counts(
+    *, document_type: str, document_number: str, exclude_pk: int | None = None
+) -> dict[str, int]:
+    """{plan: active SIMs} a person holds, every plan listed (0 when none), in one look-up.
+
+    Only each candidate's document number is decrypted, not the rest of its identity.
+    """
+    active = Registration.objects.filter(status__in=Registration.ACTIVE_STATUSES)
+    if exclude_pk is not None:
+        active = active.exclude(pk=exclude_pk)
+    held = registration_list_by_document(
+        document_type=document_type,
+        document_number=document_number,
+        queryset=active.only(
+            "pk", "plan", "store", "customer__document_type", "customer__document_number"
+        ),
+    )
+    counts = dict.fromkeys(Registration.Plan.values, 0)
+    for registration in held:
+        counts[registration.plan] = counts.get(registration.plan, 0) + 1
+    return counts
 
 
 def registration_change_allowed(
@@ -365,6 +615,7 @@ QUEUE_FIELDS = (
     "sim_kind",
     "plan",
     "submitted_at",
+    "discrepancy_fields",
     "created_by_id",
     "submitted_by_id",
     "store__code",
@@ -532,6 +783,18 @@ def registration_list_for_review(*, user: User) -> QuerySet[Registration]:
     return Registration.objects.filter(store__in=user.supervised_stores.all())
 
 
+def registration_references_for_review(*, user: User, references: Iterable[str]) -> set[str]:
+    """Which of these references the user may open on the review pages (their stores')."""
+    references = list(references)
+    if not references:
+        return set()
+    return set(
+        registration_list_for_review(user=user)
+        .filter(reference__in=references)
+        .values_list("reference", flat=True)
+    )
+
+
 def registration_decision_barred(*, user: User, registration: Registration) -> bool:
     """Four-eyes rule: whether the user entered, changed or submitted the record at any point.
 
@@ -570,7 +833,7 @@ def decisions_since_last_look(*, user: User, limit: int = 20) -> list[Registrati
         .only(
             "reference", "status", "reason_code", "decided_at", "store__code", "reviewer__username"
         )
-        .order_by("-decided_at")[:limit]
+        .order_by("-decided_at", "-pk")[:limit]
     )
 
 
@@ -584,8 +847,33 @@ def change_decisions_since_last_look(*, user: User, limit: int = 20) -> list[Pen
     return list(
         decided.select_related("registration")
         .only("kind", "status", "reason_code", "decided_at", "registration__reference")
-        .order_by("-decided_at")[:limit]
+        .order_by("-decided_at", "-pk")[:limit]
     )
+
+
+DECISIONS_SHOWN = 20
+
+
+def counter_decisions_since_last_look(*, user: User, limit: int = DECISIONS_SHOWN) -> dict:
+    """Decisions on the user's submissions and on the changes they asked for, since they last
+    marked them seen: one list, newest first, the `limit` newest only. A counter back from a
+    holiday would otherwise get a home page as long as the backlog; "more" says that older
+    ones were left out (the decided list has them)."""
+    registrations = decisions_since_last_look(user=user, limit=limit + 1)
+    changes = change_decisions_since_last_look(user=user, limit=limit + 1)
+    merged = sorted(
+        [*registrations, *changes],
+        key=lambda item: (item.decided_at, isinstance(item, PendingChange), item.pk),
+        reverse=True,
+    )
+    shown = merged[:limit]
+    return {
+        "items": shown,
+        "registrations": [item for item in shown if isinstance(item, Registration)],
+        "changes": [item for item in shown if isinstance(item, PendingChange)],
+        "more": len(merged) > limit,
+        "limit": limit,
+    }
 
 
 def review_dashboard_for(*, user: User, days: int = 30) -> dict:
@@ -769,32 +1057,117 @@ def document_copy_can_view_of(*, user: User, registration: Registration) -> bool
 
 # What Find lists. Of a blind-index candidate only the document number is loaded (and decrypted):
 # the truncated index matches other people too, whose identity the counter has no need to see.
-FIND_FIELDS = ("pk", "reference", "msisdn", "submitted_at", "store__code")
+FIND_FIELDS = (
+    "pk",
+    "reference",
+    "status",
+    "plan",
+    "sim_kind",
+    "msisdn",
+    "submitted_at",
+    "store__code",
+    "store__name",
+    "store__name_zh",
+)
 FIND_CANDIDATE_FIELDS = (*FIND_FIELDS, "customer__document_type", "customer__document_number")
+# Find looks at most this many records for one key: a document holds a few SIMs per plan.
+FIND_LIMIT = 50
+
+
+def registration_list_for_service(*, user: User) -> QuerySet[Registration]:
+    """Registrations any counter of the operator may serve: every store's, drafts excepted.
+
+    A customer may walk into any store for an update, a termination, a lost SIM or a
+    replacement. Browsing lists stay scoped to one's stores (registration_list_for_counter);
+    this is for a look-up by a key the customer gives, and for the record found by it.
+    """
+    if not roles.allows(user, roles.RECORD):
+        return Registration.objects.none()
+    return Registration.objects.exclude(status=Registration.Status.DRAFT)
 
 
 def registration_find_at_counter(
-    *, user: User, msisdn: str = "", document_type: str = "", document_number: str = ""
+    *,
+    user: User,
+    msisdn: str = "",
+    document_type: str = "",
+    document_number: str = "",
+    iccid: str = "",
+    eid: str = "",
+    reference: str = "",
 ) -> list[Registration]:
-    """Approved registrations of the user's stores, by mobile number or by document, oldest first.
+    """Registrations of any store and any status but draft, by one key: mobile number,
+    document (blind index), ICCID, EID or reference; oldest first.
 
     Only what the list of results shows is loaded, and no identity field but the document
-    number of each candidate, which confirms a blind-index match.
+    number of each candidate, which confirms a blind-index match. Each result says whether a
+    change waits for a decision (`change_pending`), which the actions it offers depend on.
     """
-    approved = (
-        registration_list_for_counter(user=user)
-        .filter(status=Registration.Status.APPROVED)
+    found = (
+        registration_list_for_service(user=user)
+        .annotate(
+            change_pending=Exists(
+                PendingChange.objects.filter(
+                    registration=OuterRef("pk"), status=PendingChange.Status.PENDING
+                )
+            )
+        )
+        .select_related("store")
         .order_by("pk")
     )
-    if msisdn:
-        return list(approved.filter(msisdn=msisdn).select_related("store").only(*FIND_FIELDS))
+    keys = {"msisdn": msisdn, "iccid": iccid, "eid": eid, "reference": reference}
+    for field, value in keys.items():
+        if value:
+            return list(found.filter(**{field: value}).only(*FIND_FIELDS)[:FIND_LIMIT])
     if document_type and document_number:
         return registration_list_by_document(
             document_type=document_type,
             document_number=document_number,
-            queryset=approved.select_related("store", "customer").only(*FIND_CANDIDATE_FIELDS),
+            queryset=found.select_related("customer").only(*FIND_CANDIDATE_FIELDS),
         )
     return []
+
+
+# What the counter may ask for on a registration it serves, by status: an update only of an
+# approved one; a termination or a replacement SIM of an approved or suspended one; a loss
+# report of an approved one. A change waiting for a decision holds back all but the loss report:
+# a lost SIM cannot wait.
+SERVICE_ACTIONS = {
+    Registration.Status.APPROVED: ("update", "terminate", "loss", "replace"),
+    Registration.Status.SUSPENDED: ("replace", "terminate"),
+}
+
+
+def registration_service_actions(*, registration: Registration, change_pending: bool) -> list[str]:
+    """The counter's actions open on this registration now (names of counter-<action> pages)."""
+    actions = SERVICE_ACTIONS.get(registration.status, ())
+    if change_pending:
+        return [action for action in actions if action == "loss"]
+    return list(actions)
+
+
+def registration_change_pending(*, registration: Registration) -> PendingChange | None:
+    """The change waiting for a decision on this registration, if any (none of its values)."""
+    return (
+        registration.changes.filter(status=PendingChange.Status.PENDING)
+        .select_related("requested_by", "requested_at_store")
+        .only(
+            "pk",
+            "kind",
+            "status",
+            "changed_fields",
+            "new_sim_kind",
+            "new_iccid",
+            "new_eid",
+            "requested_at",
+            "registration_id",
+            "requested_by__username",
+            "requested_at_store__code",
+            "requested_at_store__name",
+            "requested_at_store__name_zh",
+        )
+        .first()
+    )
 
 
 # Second factor and the staff a supervisor looks after -------------------------------------------
@@ -874,3 +1247,24 @@ def worker_heartbeat_last() -> datetime.datetime | None:
     """When a job worker last said it was alive (services.jobs), or None if none ever did."""
     heartbeat = ScheduledRun.objects.filter(name=ScheduledRun.WORKER_HEARTBEAT)
     return heartbeat.values_list("due_at", flat=True).first()
+
+
+def notification_list_undelivered_for(*, user: User) -> QuerySet[Notification]:
+    """Messages to customers of the supervised stores that were given up on, or failed at least
+    once and are still being retried: newest first."""
+    State = Notification.State
+    return (
+        Notification.objects.filter(store__in=user.supervised_stores.all())
+        .filter(Q(state=State.FAILED) | Q(state=State.QUEUED, attempts__gt=0))
+        .select_related("registration")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def notification_failed_count_for(*, user: User) -> tuple[int, bool]:
+    """(count, exact) of the supervised stores' messages given up on, up to QUEUE_COUNT_LIMIT."""
+    return count_up_to_limit(
+        Notification.objects.filter(
+            store__in=user.supervised_stores.all(), state=Notification.State.FAILED
+        )
+    )

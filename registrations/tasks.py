@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from registrations.audit import checkpoint_seal
+from registrations.notifications import notifications_deliver
 from registrations.services import compliance, jobs
 
 logger = logging.getLogger(__name__)
@@ -45,11 +46,23 @@ def audit_exports_purge() -> int:
     return compliance.audit_exports_purge(now=timezone.now())
 
 
+# Ahead of people's jobs: a customer waits for the message of a change made at the counter.
+@task(priority=20)
+def notifications_deliver_due() -> int:
+    """Send the customer notifications that are due; the number sent."""
+    return notifications_deliver()
+
+
 def periodic_tasks() -> list[tuple[str, Callable, datetime.timedelta]]:
     """(name, task, period) of each task the worker enqueues by itself."""
     return [
         ("audit_log_seal", audit_log_seal, datetime.timedelta(seconds=settings.AUDIT_SEAL_SECONDS)),
         ("audit_exports_purge", audit_exports_purge, PURGE_EVERY),
+        (
+            "notifications_deliver_due",
+            notifications_deliver_due,
+            datetime.timedelta(seconds=settings.NOTIFY_SWEEP_SECONDS),
+        ),
     ]
 
 

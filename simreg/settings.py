@@ -110,6 +110,43 @@ TASKS = {
     }
 }
 
+# Customer notifications (registrations.notifications): an outbox that the job worker sweeps
+# every SIMREG_NOTIFY_SWEEP_SECONDS, retrying a failed message after 1, 2, 4 ... minutes (at
+# most SIMREG_NOTIFY_MAX_BACKOFF_MINUTES) until SIMREG_NOTIFY_MAX_ATTEMPTS, then giving it up
+# for the supervisors' list. E-mail goes through Django's e-mail backends (SMTP by default);
+# SMS through SIMREG_SMS_BACKEND: the console (development) or a generic HTTP gateway.
+NOTIFY_SWEEP_SECONDS = int(os.environ.get("SIMREG_NOTIFY_SWEEP_SECONDS", "10"))
+NOTIFY_MAX_ATTEMPTS = int(os.environ.get("SIMREG_NOTIFY_MAX_ATTEMPTS", "8"))
+NOTIFY_MAX_BACKOFF_MINUTES = int(os.environ.get("SIMREG_NOTIFY_MAX_BACKOFF_MINUTES", "60"))
+NOTIFY_OPERATOR_NAME = os.environ.get("SIMREG_OPERATOR_NAME", "simreg").strip() or "simreg"
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "").strip() or (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "simreg@localhost")
+SMS_BACKENDS = {
+    "console": "registrations.notifications.backends.ConsoleSmsBackend",
+    "http": "registrations.notifications.backends.HttpSmsBackend",
+}
+SMS_BACKEND = os.environ.get("SIMREG_SMS_BACKEND", "console").strip() or "console"
+SMS_BACKEND = SMS_BACKENDS.get(SMS_BACKEND, SMS_BACKEND)
+SMS_GATEWAY_URL = os.environ.get("SIMREG_SMS_GATEWAY_URL", "").strip()
+SMS_GATEWAY_TOKEN = os.environ.get("SIMREG_SMS_GATEWAY_TOKEN", "").strip()
+SMS_GATEWAY_TIMEOUT = float(os.environ.get("SIMREG_SMS_GATEWAY_TIMEOUT", "5"))
+if SMS_BACKEND.endswith(".HttpSmsBackend") and not SMS_GATEWAY_URL and not DEBUG:
+    raise StartupError(
+        "SIMREG_SMS_BACKEND is http but SIMREG_SMS_GATEWAY_URL is not set. simreg will not "
+        "start without the address of the SMS gateway that sends the customers' messages."
+    )
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 

@@ -2,12 +2,10 @@
 
 import pytest
 from django.db import connection
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 from django.utils import timezone
 
-from registrations import crypto, roles, selectors, services
+from registrations import selectors, services
 from registrations.models import AuditEvent, PendingChange
 from tests.factories import (
     JPEG,
@@ -17,7 +15,6 @@ from tests.factories import (
     make_pending_change,
     make_person,
     make_registration,
-    make_user,
     upload,
     url,
 )
@@ -50,119 +47,6 @@ def copies_listed(page: str) -> int:
     """How many copies the record page lists under "Copies on file"."""
     section = page[page.index('id="copies"') : page.index('id="changes"')]
     return section.count('class="list-group-item d-flex')
-
-
-# Finding the registration
-
-
-def test_find_by_mobile_number_goes_to_the_record_by_its_reference(staff_client, approved):
-    response = staff_client.post(reverse("counter-find"), {"by": "msisdn", "msisdn": "6123 4567"})
-    assert response.status_code == 302
-    assert response.url == url("counter-record", approved)
-    assert "6123" not in response.url
-    [event] = searched()
-    assert event.details == {"by": "msisdn", "matches": 1, "references": [approved.reference]}
-    assert "6123" not in repr(event.details) + event.reason
-
-
-def test_find_by_document_uses_the_blind_index_however_the_number_is_typed(staff_client, approved):
-    response = staff_client.post(
-        reverse("counter-find"),
-        {"by": "document", "document_type": "hkid", "document_number": "a 123456 (3)"},
-    )
-    assert response.url == url("counter-record", approved)
-    [event] = searched()
-    assert event.details == {"by": "document", "matches": 1, "references": [approved.reference]}
-    assert "A123456" not in repr(event.details) + event.reason
-
-
-def test_find_lists_several_matches_without_putting_the_number_in_a_url(
-    staff_client, store, staff, supervisor, approved
-):
-    other = make_approved(store=store, created_by=staff, reviewer=supervisor)
-    response = staff_client.post(
-        reverse("counter-find"),
-        {"by": "document", "document_type": "hkid", "document_number": "A123456(3)"},
-    )
-    assert response.status_code == 200
-    page = response.content.decode()
-    results = page[page.index('id="find-results"') :]
-    assert url("counter-record", approved) in results and url("counter-record", other) in results
-    assert "A123456" not in results, "the list links by reference only"
-    [event] = searched()
-    assert event.details == {
-        "by": "document",
-        "matches": 2,
-        "references": [approved.reference, other.reference],
-    }, "the audit names the records the search listed, never the number searched"
-
-
-def test_find_only_returns_approved_registrations_of_the_staff_stores(
-    staff_client, store, other_store, staff, supervisor
-):
-    make_registration(store=store, created_by=staff, status="pending", msisdn="+85261234567")
-    outsider = make_user(roles.COUNTER_STAFF, stores=[other_store])
-    make_approved(
-        store=other_store, created_by=outsider, reviewer=supervisor, msisdn="+85261234568"
-    )
-    for number in ("61234567", "61234568"):
-        response = staff_client.post(reverse("counter-find"), {"by": "msisdn", "msisdn": number})
-        assert response.status_code == 200
-        assert "No approved registration of your store matches." in response.content.decode()
-    assert [event.details["matches"] for event in searched()] == [0, 0]
-    assert [event.details["references"] for event in searched()] == [[], []]
-
-
-@override_settings(BLIND_INDEX_BITS=2)
-def test_find_by_document_decrypts_only_the_document_number_of_each_candidate(
-    staff_client, store, staff, supervisor, decrypted
-):
-    numbers = ["A1234563", "XA1234568", "Z683365A", "K1234560", "AB9876543"]
-    people = {
-        number: make_approved(
-            store=store,
-            created_by=staff,
-            reviewer=supervisor,
-            customer=make_person(document_number=number, name_en=f"Person {i}"),
-        )
-        for i, number in enumerate(numbers)
-    }
-    # Five people over four index values: at least two of them share one.
-    indexes = [crypto.blind_index("hkid", number) for number in numbers]
-    wanted = next(n for n, index in zip(numbers, indexes, strict=True) if indexes.count(index) > 1)
-    decrypted.clear()
-    with CaptureQueriesContext(connection) as queries:
-        response = staff_client.post(
-            reverse("counter-find"),
-            {"by": "document", "document_type": "hkid", "document_number": wanted},
-        )
-    assert response.url == url("counter-record", people[wanted])
-    assert set(decrypted) == {"Person.document_number"}
-    assert decrypted.count("Person.document_number") == indexes.count(
-        crypto.blind_index("hkid", wanted)
-    ), "each candidate's number, and nothing else, is decrypted"
-    sql = " ".join(query["sql"] for query in queries.captured_queries)
-    for name in ("name_en", "name_zh", "date_of_birth", "address", "contact_number", "email"):
-        assert f'"registrations_person"."{name}"' not in sql
-
-
-def test_find_checks_what_was_typed(staff_client):
-    response = staff_client.post(
-        reverse("counter-find"),
-        {"by": "document", "document_type": "hkid", "document_number": "A123456(4)"},
-    )
-    assert "The check digit does not match this HKID number" in str(
-        response.context["form"].errors["document_number"]
-    )
-    response = staff_client.post(reverse("counter-find"), {"by": "msisdn", "msisdn": "12"})
-    assert "This is not a valid phone number" in str(response.context["form"].errors["msisdn"])
-    assert not searched()
-
-
-def test_a_search_in_the_query_string_is_ignored(staff_client, approved):
-    response = staff_client.get(reverse("counter-find") + "?by=msisdn&msisdn=61234567")
-    assert response.status_code == 200
-    assert not searched()
 
 
 # Update of information

@@ -887,3 +887,23 @@ def test_the_stored_copy_of_a_png_is_not_the_png(store, staff, private_storage):
     stored = stored_bytes(registration.documents.get().stored_name)
     assert PNG not in stored
     assert upload().name == "hkid.png"
+
+
+def test_the_customer_chooses_the_language_of_their_messages_at_the_identity_step(staff_client):
+    """Offered in the counter's language at first; the choice is kept and the submission's
+    message to the customer is written in it."""
+    registration = walk_to_identity(staff_client)
+    page = staff_client.get(url("counter-identity", registration), HTTP_ACCEPT_LANGUAGE="zh-hant")
+    assert page.context["form"]["notice_language"].value() == "zh-hant"
+    page = staff_client.get(url("counter-identity", registration), HTTP_ACCEPT_LANGUAGE="en")
+    assert page.context["form"]["notice_language"].value() == "en"
+
+    response = staff_client.post(
+        url("counter-identity", registration), identity_form(notice_language="zh-hant")
+    )
+    assert response.status_code == 302
+    registration.refresh_from_db()
+    assert registration.notice_language == "zh-hant"
+    assert {n.language for n in registration.notifications.all()} == {"zh-hant"}
+    [saved] = events(AuditEvent.Action.DRAFT_SAVED)[-1:]
+    assert "notice_language" in saved.fields

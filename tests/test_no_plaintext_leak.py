@@ -154,8 +154,9 @@ def test_no_identity_value_is_left_in_plaintext_anywhere(
     response = client.post(
         find, {"by": "document", "document_type": "hkid", "document_number": HKID_TYPED}
     )
-    assert response.url == record
-    assert client.post(find, {"by": "msisdn", "msisdn": "6123 4567"}).url == record
+    assert record.strip("/").split("/")[-1] in response.content.decode()
+    response = client.post(find, {"by": "msisdn", "msisdn": "6123 4567"})
+    assert registration.reference in response.content.decode()
     response = client.post(
         reverse("counter-update", args=[registration.reference]),
         {"new_address": NEW_ADDRESS, "new_contact_number": NEW_CONTACT_TYPED},

@@ -57,15 +57,22 @@ MATRIX: dict[str, tuple] = {
     "decisions-seen": (POST, LOGIN, 302, 403, 403, 403),
     "counter-new": (GET, LOGIN, 200, 403, 403, 403),
     "counter-find": (GET, LOGIN, 200, 403, 403, 403),
+    "counter-records": (GET, LOGIN, 200, 403, 403, 403),
     "counter-record": (GET, LOGIN, 200, 403, 403, 403),
     "counter-resume": (GET, LOGIN, 302, 403, 403, 403),
     "counter-materials": (GET, LOGIN, 200, 403, 403, 403),
     "counter-channel": (GET, LOGIN, 200, 403, 403, 403),
     "counter-identity": (GET, LOGIN, 200, 403, 403, 403),
+    # The identity step's early check: an empty post checks nothing and answers an empty fragment.
+    "counter-identity-check": (POST, LOGIN, 200, 403, 403, 403),
     "counter-receipt": (GET, LOGIN, 200, 403, 403, 403),
     "counter-update": (GET, LOGIN, 200, 403, 403, 403),
     "counter-terminate": (GET, LOGIN, 200, 403, 403, 403),
     "counter-discard": (GET, LOGIN, 200, 403, 403, 403),
+    # Serving a customer of any store (tests/test_counter_service_*.py).
+    "counter-service": (GET, LOGIN, 200, 403, 403, 403),
+    "counter-loss": (GET, LOGIN, 200, 403, 403, 403),
+    "counter-replace": (GET, LOGIN, 200, 403, 403, 403),
     # Counter staff of the store while the record is open, supervisors of the store always.
     "document-copy": (GET, LOGIN, 200, 200, 403, 403),
     # Its old address, before copies had their own: sends on to the one above.
@@ -73,6 +80,8 @@ MATRIX: dict[str, tuple] = {
     # Supervisors.
     "review-queue": (GET, LOGIN, 403, 200, 403, 403),
     "review-dashboard": (GET, LOGIN, 403, 200, 403, 403),
+    "review-notifications": (GET, LOGIN, 403, 200, 403, 403),
+    "review-notifications-retry": (POST, LOGIN, 403, 302, 403, 403),
     "review-detail": (GET, LOGIN, 403, 200, 403, 403),
     "review-reveal": (POST, LOGIN, 403, 400, 403, 403),
     "review-decide": (POST, LOGIN, 403, 400, 403, 403),

@@ -69,7 +69,13 @@ class World:
             return self.returned.reference
         if key in {"counter-receipt", "review-detail", "review-reveal", "review-decide"}:
             return self.pending.reference
-        if key in {"counter-update", "counter-terminate"}:
+        if key in {
+            "counter-update",
+            "counter-terminate",
+            "counter-service",
+            "counter-loss",
+            "counter-replace",
+        }:
             return self.approved.reference
         if key in {"counter-record"} or "change" in key:
             return self.changed.reference

@@ -14,7 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from registrations import documents, services
+from registrations import documents, selectors, services
 from registrations.forms.common import NATIONALITIES
 from registrations.labels import field_label
 from registrations.models import (
@@ -30,6 +30,8 @@ from registrations.validators import (
     BUSINESS_REGISTRATION,
     validate_date_of_birth,
     validate_document_number,
+    validate_eid,
+    validate_iccid,
     validate_msisdn,
 )
 
@@ -46,6 +48,15 @@ DOCUMENT_NUMBER_LABELS = {
 }
 
 NO_AUTOFILL = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"}
+
+# Beside a field that disagrees with another registration of the same document number.
+DISCREPANCY_MESSAGES = {
+    "name_en": _("This name differs from the one on another registration of this document."),
+    "name_zh": _("This name differs from the one on another registration of this document."),
+    "date_of_birth": _(
+        "This date of birth differs from the one on another registration of this document."
+    ),
+}
 
 
 def _date_input() -> forms.DateInput:
@@ -335,6 +346,14 @@ class IdentityForm(StepForm):
         max_length=254,
         widget=forms.EmailInput(attrs=NO_AUTOFILL),
     )
+    notice_language = forms.ChoiceField(
+        label=_("Messages to the customer in"),
+        choices=Registration.NoticeLanguage,
+        # Left out, the language already chosen stays.
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=_("The SMS and e-mail about this registration's review and changes."),
+    )
     representative_name_en = forms.CharField(
         label=_("Name in English"),
         max_length=200,
@@ -371,17 +390,33 @@ class IdentityForm(StepForm):
         ),
         required=False,
     )
+    discrepancy_confirmed = forms.BooleanField(
+        label=_(
+            "The customer confirms these details; the record will be flagged to the supervisor."
+        ),
+        required=False,
+    )
 
     required_to_complete = services.IDENTITY_NEEDED
     file_fields = {"representative_copy": DocumentCopy.Kind.REPRESENTATIVE}
 
     def __init__(
-        self, *args, customer_kind: str, document_type: str, submitting: bool = False, **kwargs
+        self,
+        *args,
+        customer_kind: str,
+        document_type: str,
+        submitting: bool = False,
+        registration: Registration | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.policy = current_policy()
         self.document_type = document_type
         self.submitting = submitting
+        # The record being entered: with it, the details are checked against the other
+        # registrations of the document (services.identity_discrepancy).
+        self.registration = registration
+        self.discrepancy = None
         self.is_company = customer_kind == Person.Kind.COMPANY
         if not self.policy.chinese_name_field:
             del self.fields["name_zh"]
@@ -436,7 +471,48 @@ class IdentityForm(StepForm):
         if self.submitting:
             accepted = cleaned.get("declaration_accepted", False)
             _add_rule_errors(self, services.declaration_errors(accepted=accepted))
+        self.check_consistency(cleaned)
         return cleaned
+
+    def check_consistency(self, cleaned: dict) -> None:
+        """Stop when the name or date of birth disagrees with another registration of this
+        document, unless the customer confirms the details (the record is then flagged)."""
+        number = cleaned.get("document_number")
+        if self.registration is None or not number or self.has_error("document_number"):
+            return
+        self.discrepancy = services.identity_discrepancy(
+            document_type=self.document_type,
+            document_number=number,
+            name_en=cleaned.get("name_en", ""),
+            name_zh=cleaned.get("name_zh", ""),
+            date_of_birth=cleaned.get("date_of_birth"),
+            exclude_pk=self.registration.pk,
+        )
+        if not self.discrepancy or cleaned.get("discrepancy_confirmed"):
+            return
+        for field in self.discrepancy.fields:
+            if field in self.fields and not self.has_error(field):
+                self.add_error(field, DISCREPANCY_MESSAGES[field])
+        self.add_error(
+            None,
+            format_lazy(
+                "{} {}",
+                _("The details entered differ from another registration of this document number:"),
+                self.discrepancy_labels(),
+            ),
+        )
+        self.add_error(
+            "discrepancy_confirmed",
+            _(
+                "Check the details with the customer and correct them, or tick this box to go "
+                "on with them."
+            ),
+        )
+
+    def discrepancy_labels(self) -> str:
+        """The fields that disagree, as this form labels them."""
+        fields = self.discrepancy.fields if self.discrepancy else []
+        return ", ".join(str(self.fields[name].label) for name in fields if name in self.fields)
 
     def show_required_to_complete(self) -> None:
         super().show_required_to_complete()
@@ -447,7 +523,7 @@ class IdentityForm(StepForm):
         return [
             self[name]
             for name in self.fields
-            if not name.startswith(("representative_", "declaration"))
+            if not name.startswith(("representative_", "declaration", "discrepancy"))
         ]
 
     def representative_fields(self) -> list[forms.BoundField]:
@@ -481,14 +557,73 @@ class IdentityForm(StepForm):
         )
 
 
+class EarlyCheckForm(forms.Form):
+    """The values an early check at the identity step posts: the document number and what it
+    is compared with. Anything that does not fit is left out of the check, never refused."""
+
+    document_number = forms.CharField(max_length=40)
+    name_en = forms.CharField(max_length=200, required=False)
+    name_zh = forms.CharField(max_length=100, required=False)
+    date_of_birth = forms.DateField(required=False)
+
+    def __init__(self, *args, document_type: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.document_type = document_type
+
+    def clean_document_number(self) -> str:
+        return validate_document_number(
+            self.document_type, self.cleaned_data["document_number"].strip()
+        )
+
+    def values(self) -> dict | None:
+        """The values to check, or None when there is no valid document number to check."""
+        self.is_valid()
+        cleaned = self.cleaned_data
+        if not cleaned.get("document_number"):
+            return None
+        return {
+            "document_number": cleaned["document_number"],
+            "name_en": (cleaned.get("name_en") or "").strip(),
+            "name_zh": (cleaned.get("name_zh") or "").strip(),
+            "date_of_birth": cleaned.get("date_of_birth"),
+        }
+
+
+class ServingStoreMixin:
+    """The store where the customer is served, among the user's own (the first by default):
+    any store may serve a customer, and what it asks for records where it was asked."""
+
+    def add_store_field(self, user: User) -> None:
+        stores = user.stores.filter(is_active=True).order_by("code")
+        self.fields["at_store"] = forms.ModelChoiceField(
+            label=_("Serving at store"),
+            queryset=stores,
+            initial=stores.first(),
+            required=False,
+            empty_label=None,
+        )
+        if len(stores) <= 1:
+            self.fields["at_store"].widget = forms.HiddenInput()
+        self.first_store = stores.first()
+
+    def serving_store(self) -> Store | None:
+        return self.cleaned_data.get("at_store") or self.first_store
+
+
+FIND_KEYS = [
+    ("document", _("Identity document")),
+    ("msisdn", _("Mobile number")),
+    ("sim", _("ICCID or EID")),
+    ("reference", _("Reference")),
+]
+
+
 class FindForm(forms.Form):
-    """Find an approved registration; the values travel in the POST body, never in a URL."""
+    """Find a registration of any store by one key the customer gives; the values travel in
+    the POST body, never in a URL."""
 
     by = forms.ChoiceField(
-        label=_("Find by"),
-        choices=[("msisdn", _("Mobile number")), ("document", _("Identity document"))],
-        initial="msisdn",
-        widget=forms.RadioSelect,
+        label=_("Find by"), choices=FIND_KEYS, initial="document", widget=forms.RadioSelect
     )
     msisdn = forms.CharField(
         label=_("Mobile number"),
@@ -503,40 +638,229 @@ class FindForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs=NO_AUTOFILL),
     )
+    sim = forms.CharField(
+        label=_("ICCID or EID"),
+        max_length=48,
+        required=False,
+        help_text=_("The 19 or 20 digits on a SIM card, or the 32 digits of an eSIM."),
+        widget=forms.TextInput(attrs={**NO_AUTOFILL, "inputmode": "numeric"}),
+    )
+    reference = forms.CharField(
+        label=_("Reference"),
+        max_length=20,
+        required=False,
+        help_text=_("As printed on the customer's receipt: XXXXX-XXXXX."),
+        widget=forms.TextInput(attrs=NO_AUTOFILL),
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.policy = current_policy()
         self.fields["document_type"].choices = _document_choices(blank=True)
 
+    MISSING = {
+        "msisdn": _("Enter the customer's mobile number."),
+        "document_number": _("Enter the number of the customer's document."),
+        "sim": _("Enter the ICCID of the SIM card or the EID of the eSIM."),
+        "reference": _("Enter the reference printed on the customer's receipt."),
+    }
+
+    def _required(self, name: str) -> str:
+        value = (self.cleaned_data.get(name) or "").strip()
+        if not value:
+            self.add_error(name, self.MISSING[name])
+        return value
+
     def clean(self) -> dict:
         cleaned = super().clean()
-        if cleaned.get("by") == "msisdn":
-            value = (cleaned.get("msisdn") or "").strip()
-            if not value:
-                self.add_error("msisdn", services.MISSING["msisdn"])
-            else:
-                try:
-                    cleaned["msisdn"] = validate_msisdn(value, self.policy.msisdn_region)
-                except ValidationError as exc:
-                    self.add_error("msisdn", exc)
-        elif cleaned.get("by") == "document":
-            document_type = cleaned.get("document_type")
-            value = (cleaned.get("document_number") or "").strip()
-            if not document_type:
-                self.add_error("document_type", services.MISSING["document_type"])
-            if not value:
-                self.add_error("document_number", services.MISSING["document_number"])
-            elif document_type:
-                try:
+        by = cleaned.get("by")
+        try:
+            if by == "msisdn" and (value := self._required("msisdn")):
+                cleaned["msisdn"] = validate_msisdn(value, self.policy.msisdn_region)
+            elif by == "document":
+                document_type = cleaned.get("document_type")
+                if not document_type:
+                    self.add_error("document_type", services.MISSING["document_type"])
+                value = self._required("document_number")
+                if value and document_type:
                     cleaned["document_number"] = validate_document_number(document_type, value)
-                except ValidationError as exc:
-                    self.add_error("document_number", exc)
+            elif by == "sim" and (value := self._required("sim")):
+                digits = "".join(value.split()).replace("-", "")
+                cleaned["sim"] = validate_eid(value) if len(digits) > 20 else validate_iccid(value)
+            elif by == "reference" and (value := self._required("reference")):
+                cleaned["reference"] = _reference(value)
+        except ValidationError as exc:
+            field = {"document": "document_number"}.get(by, by)
+            self.add_error(field, exc)
+        return cleaned
+
+    def key(self) -> str:
+        """What kind of key was searched, as the audit names it (never its value)."""
+        by = self.cleaned_data["by"]
+        if by == "sim":
+            return "eid" if len(self.cleaned_data["sim"]) == 32 else "iccid"
+        return by
+
+    def lookup(self) -> dict[str, str]:
+        """The selector's arguments for the key searched."""
+        data, key = self.cleaned_data, self.key()
+        if key == "document":
+            return {
+                "document_type": data["document_type"],
+                "document_number": data["document_number"],
+            }
+        if key in {"iccid", "eid"}:
+            return {key: data["sim"]}
+        return {key: data[key]}
+
+
+REFERENCE_FORMAT = _(
+    "A reference has ten letters and digits, as printed on the receipt: XXXXX-XXXXX."
+)
+
+
+def _reference(value: str) -> str:
+    """A reference as typed, in its printed form; an error when it cannot be one."""
+    reference = selectors.registration_reference_normalise(value)
+    if not reference:
+        raise ValidationError(REFERENCE_FORMAT, code="reference_format")
+    return reference
+
+
+class ServicePurposeForm(forms.Form):
+    """Why the counter opens a registration for service: asked once, recorded in the audit."""
+
+    purpose = forms.ChoiceField(
+        label=_("Purpose of the service"),
+        choices=services.ServicePurpose.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose why you are opening this registration.")},
+    )
+
+
+class IdentityCheckForm(ServingStoreMixin, forms.Form):
+    """The customer's document, name and date of birth, checked again against the record."""
+
+    document_type = forms.ChoiceField(label=_("Identity document"), choices=())
+    document_number = forms.CharField(
+        label=_("Document number"), max_length=40, widget=forms.TextInput(attrs=NO_AUTOFILL)
+    )
+    name_en = forms.CharField(
+        label=_("Name in English"),
+        max_length=200,
+        required=False,
+        help_text=_("As printed on the document."),
+        widget=forms.TextInput(attrs=NO_AUTOFILL),
+    )
+    name_zh = forms.CharField(
+        label=_("Name in Chinese characters"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs=NO_AUTOFILL),
+    )
+    date_of_birth = forms.DateField(label=_("Date of birth"), required=False, widget=_date_input())
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["document_type"].choices = _document_choices()
+        if not current_policy().chinese_name_field:
+            del self.fields["name_zh"]
+        self.add_store_field(user)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        document_type, number = cleaned.get("document_type"), cleaned.get("document_number")
+        if document_type and number:
+            try:
+                cleaned["document_number"] = validate_document_number(document_type, number)
+            except ValidationError as exc:
+                self.add_error("document_number", exc)
+        if (
+            not (cleaned.get("name_en") or "").strip()
+            and not (cleaned.get("name_zh") or "").strip()
+        ):
+            self.add_error("name_en", _("Enter the customer's name as printed on the document."))
+        if (
+            document_type != BUSINESS_REGISTRATION
+            and not cleaned.get("date_of_birth")
+            and "date_of_birth" not in self.errors
+        ):
+            self.add_error("date_of_birth", _("Enter the customer's date of birth."))
+        return cleaned
+
+    def identity(self) -> services.IdentityCheck:
+        cleaned = self.cleaned_data
+        return services.IdentityCheck(
+            document_type=cleaned.get("document_type", ""),
+            document_number=cleaned.get("document_number", ""),
+            name_en=cleaned.get("name_en", ""),
+            name_zh=cleaned.get("name_zh", ""),
+            date_of_birth=cleaned.get("date_of_birth"),
+        )
+
+
+def _sim_loss_field(required: bool = True) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=_("What happened to the SIM"),
+        choices=Registration.SimLoss.choices,
+        required=required,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Say whether the SIM was lost, stolen or damaged.")},
+    )
+
+
+class LossReportForm(IdentityCheckForm):
+    """A lost, stolen or damaged SIM: the registration is suspended at once."""
+
+    sim_loss = _sim_loss_field()
+
+
+class ReplacementForm(IdentityCheckForm):
+    """A new SIM on the same mobile number; on an approved registration the loss is reported in
+    the same step."""
+
+    sim_loss = _sim_loss_field()
+    new_sim_kind = forms.ChoiceField(
+        label=_("New SIM"),
+        choices=Registration.SimKind.choices,
+        initial=Registration.SimKind.PHYSICAL,
+        widget=forms.RadioSelect,
+    )
+    new_iccid = forms.CharField(
+        label=_("ICCID of the new SIM"),
+        required=False,
+        max_length=40,
+        help_text=_("For a physical SIM: the 19 or 20 digits printed on the card."),
+        widget=forms.TextInput(attrs={**NO_AUTOFILL, "inputmode": "numeric"}),
+    )
+    new_eid = forms.CharField(
+        label=_("EID of the new eSIM"),
+        required=False,
+        max_length=48,
+        help_text=_("For an eSIM: the 32 digits shown in the device's settings."),
+        widget=forms.TextInput(attrs={**NO_AUTOFILL, "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args, suspended: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if suspended:
+            # The loss was reported already.
+            del self.fields["sim_loss"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        iccid, eid, errors = services.replacement_sim_checked(
+            sim_kind=cleaned.get("new_sim_kind", ""),
+            iccid=cleaned.get("new_iccid", ""),
+            eid=cleaned.get("new_eid", ""),
+        )
+        cleaned["new_iccid"], cleaned["new_eid"] = iccid, eid
+        _add_rule_errors(self, errors)
         return cleaned
 
 
-class UpdateForm(forms.Form):
-    """An update of information, recorded for a supervisor to approve."""
+class UpdateForm(ServingStoreMixin, forms.Form):
+    """An update of information, recorded for a supervisor of the record's store to approve."""
 
     new_address = forms.CharField(
         label=_("New residential address"),
@@ -569,11 +893,12 @@ class UpdateForm(forms.Form):
         label=_("Copy of the renewed document"), required=False, widget=_file_input()
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.policy = current_policy()
         self.fields["new_document_type"].choices = _document_choices(blank=True)
         self.fields["renewed_copy"].help_text = _copy_help()
+        self.add_store_field(user)
 
     def clean_new_contact_number(self) -> str:
         value = self.cleaned_data["new_contact_number"].strip()
@@ -601,13 +926,17 @@ class UpdateForm(forms.Form):
         )
 
 
-class TerminationForm(forms.Form):
+class TerminationForm(ServingStoreMixin, forms.Form):
     termination_reason = forms.CharField(
         label=_("Reason for the termination"),
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": _("Say why the registration is to be terminated.")},
     )
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_store_field(user)
 
 
 STEP_FORMS: tuple[type[StepForm], ...] = (MaterialsForm, ChannelForm, IdentityForm)
@@ -633,3 +962,18 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
                     for message in ValidationError(errors).messages
                 ],
             )
+
+
+class RecordSearchForm(forms.Form):
+    """Find a record in the counter's lists by its reference, however it is typed. Sent by
+    POST: whatever lands in the box (a name or a document number typed there by mistake
+    included) stays out of URLs and logs."""
+
+    reference = forms.CharField(
+        label=_("Reference"),
+        max_length=40,
+        widget=forms.TextInput(attrs={**NO_AUTOFILL, "placeholder": "XXXXX-XXXXX"}),
+    )
+
+    def clean_reference(self) -> str:
+        return _reference(self.cleaned_data["reference"])

@@ -16,6 +16,11 @@ from registrations.services import REVEALABLE_FIELDS
 
 # Review ------------------------------------------------------------------------------------------
 
+DISCREPANCY_UNCHECKED = _(
+    "This record differs from another registration of the same document: tick that you have "
+    "checked the discrepancy before approving."
+)
+
 
 class ReviewFilterForm(forms.Form):
     AGE_CHOICES = [
@@ -67,7 +72,19 @@ class DecisionForm(forms.Form):
         max_length=1000,
         help_text=_("Shown to the counter with the reason."),
     )
+    discrepancy_checked = forms.BooleanField(
+        label=_("I have checked the discrepancy"),
+        required=False,
+        help_text=_("Needed to approve a record flagged as differing from another registration."),
+    )
     submitted_at = forms.DateTimeField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, flagged: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only a record whose details differ from another registration asks for the check.
+        self.flagged = flagged
+        if not flagged:
+            del self.fields["discrepancy_checked"]
 
     def clean_submitted_at(self):
         value = self.cleaned_data["submitted_at"]
@@ -81,6 +98,12 @@ class DecisionForm(forms.Form):
         outcome = cleaned.get("outcome")
         if outcome and outcome != Registration.Status.APPROVED and not cleaned.get("reason_code"):
             self.add_error("reason_code", _("Choose a reason for rejecting or returning."))
+        if (
+            self.flagged
+            and outcome == Registration.Status.APPROVED
+            and not cleaned.get("discrepancy_checked")
+        ):
+            self.add_error("discrepancy_checked", DISCREPANCY_UNCHECKED)
         return cleaned
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from registrations.audit import COMMAND_LINE, AuditFilters, Origin, audit_record
-from registrations.models import AuditEvent, Registration, User
+from registrations.models import AuditEvent, Registration, Store, User
 
 
 def registration_view_record(
@@ -60,6 +60,39 @@ def registration_view_list(
         action=AuditEvent.Action.LISTED,
         origin=origin,
         details={"view": view, "references": list(references), **(details or {})},
+    )
+
+
+# What the counter's lists show of each customer, masked: the audit names these fields, never
+# their values.
+COUNTER_LIST_MASKED = ("name_en", "name_zh", "msisdn")
+
+
+def registration_view_counter_list(
+    *,
+    actor: User,
+    origin: Origin = COMMAND_LINE,
+    view: str,
+    list_name: str,
+    page: int,
+    references: list[str],
+    store: Store | None = None,
+) -> AuditEvent:
+    """A counter list showed a page of records with their customers' names decrypted and
+    masked: which list and page, how many rows and which, the fields shown masked."""
+    return audit_record(
+        actor=actor,
+        action=AuditEvent.Action.LISTED,
+        origin=origin,
+        store=store,
+        fields=COUNTER_LIST_MASKED,
+        details={
+            "view": view,
+            "list": list_name,
+            "page": page,
+            "rows": len(references),
+            "references": references,
+        },
     )
 
 

@@ -52,6 +52,9 @@ def registration_purge_identity(
         new_document_copy=None,
     )
     registration.documents.filter(pk__in=[c.pk for c in copies]).update(purged_at=now)
+    # The outbox holds the customer's contact number and e-mail: its rows go (what was sent
+    # stays in the audit log, which names no recipient).
+    registration.notifications.all().delete()
     transaction.on_commit(functools.partial(document_files_delete, [c.stored_name for c in copies]))
     audit_record(
         actor=None,

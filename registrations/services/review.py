@@ -14,6 +14,7 @@ from registrations import roles, selectors
 from registrations.audit import COMMAND_LINE, Origin, audit_record
 from registrations.models import (
     AuditEvent,
+    Notification,
     PendingChange,
     ReasonCode,
     Registration,
@@ -22,6 +23,8 @@ from registrations.models import (
     Store,
     User,
 )
+from registrations.notifications import notification_queue
+from registrations.services.counter.service import replacement_apply
 from registrations.services.documents import document_files_delete
 from registrations.services.status_counts import registration_status_count_move
 from registrations.validators import (
@@ -67,11 +70,14 @@ def registration_decide(
     comment: str = "",
     submitted_at: datetime.datetime | None = None,
     origin: Origin = COMMAND_LINE,
+    discrepancy_checked: bool = False,
 ) -> Registration:
     """Approve, reject or return a pending submission: one decision per submission.
 
     The decision is a conditional UPDATE on the row still being pending (and still being the
     submission the reviewer saw), so of two supervisors clicking at once exactly one wins.
+    A submission flagged as differing from another registration of its document is approved
+    only with `discrepancy_checked`: the reviewer says they looked at the discrepancy.
     """
     _require_reviewer_of(reviewer, registration.store)
     Status = Registration.Status
@@ -83,6 +89,22 @@ def registration_decide(
         raise ValidationError({"reason_code": _("Choose a reason from the list.")})
     if selectors.registration_decision_barred(user=reviewer, registration=registration):
         raise ValidationError(FOUR_EYES_RECORD, code="four_eyes")
+    # The flag is set at submission: the row's own, with submitted_at below pinning the round.
+    flagged = bool(
+        Registration.objects.filter(pk=registration.pk)
+        .values_list("discrepancy_fields", flat=True)
+        .first()
+    )
+    if flagged and outcome == Status.APPROVED and not discrepancy_checked:
+        raise ValidationError(
+            {
+                "discrepancy_checked": _(
+                    "This record differs from another registration of the same document: tick "
+                    "that you have checked the discrepancy before approving."
+                )
+            },
+            code="discrepancy_unchecked",
+        )
     now = timezone.now()
     pending = Registration.objects.filter(pk=registration.pk, status=Status.PENDING)
     if submitted_at is not None:
@@ -117,6 +139,7 @@ def registration_decide(
         Status.REJECTED: AuditEvent.Action.REJECTED,
         Status.RETURNED: AuditEvent.Action.RETURNED,
     }[outcome]
+    notification_queue(registration=registration, event=outcome)
     audit_record(
         actor=reviewer,
         action=action,
@@ -124,7 +147,11 @@ def registration_decide(
         registration=registration,
         reason=reason_code,
         fields=["status", "reason_code"] + (["comment"] if comment else []),
-        details={"outcome": outcome, "reason_code": reason_code},
+        details={
+            "outcome": outcome,
+            "reason_code": reason_code,
+            **({"discrepancy_checked": discrepancy_checked} if flagged else {}),
+        },
     )
     registration.refresh_from_db()
     return registration
@@ -140,7 +167,9 @@ def pending_change_decide(
     comment: str = "",
     origin: Origin = COMMAND_LINE,
 ) -> PendingChange:
-    """Approve or reject an update of information or a termination; it applies only if approved."""
+    """Approve or reject an update of information, a termination or a replacement SIM; it
+    applies only if approved. Whichever store's counter asked, the supervisors of the
+    registration's store decide: they hold the record and its copies."""
     _require_reviewer_of(reviewer, change.registration.store)
     if not approve and not reason_code:
         raise ValidationError({"reason_code": _("Choose a reason for rejecting.")})
@@ -177,6 +206,7 @@ def pending_change_decide(
         )
     else:
         action = AuditEvent.Action.CHANGE_REJECTED
+    notification_queue(registration=registration, event=_change_notice(change, approve=approve))
     audit_record(
         actor=reviewer,
         action=action,
@@ -189,25 +219,42 @@ def pending_change_decide(
     return change
 
 
+def _change_notice(change: PendingChange, *, approve: bool) -> Notification.Event:
+    """What the customer is told of a decided change."""
+    if not approve:
+        return Notification.Event.CHANGE_REFUSED
+    return {
+        PendingChange.Kind.UPDATE: Notification.Event.UPDATED,
+        PendingChange.Kind.TERMINATION: Notification.Event.TERMINATED,
+        PendingChange.Kind.REPLACEMENT: Notification.Event.REPLACED,
+    }[change.kind]
+
+
 def _pending_change_apply(*, change: PendingChange, reviewer: User, now) -> None:
+    """Apply an approved change: a termination (of an approved or suspended registration), a
+    replacement SIM (of a suspended one), or an update of information."""
     registration = Registration.objects.select_for_update().get(pk=change.registration_id)
-    if registration.status != Registration.Status.APPROVED:
+    Status = Registration.Status
+    if change.kind == PendingChange.Kind.REPLACEMENT:
+        if registration.status != Status.SUSPENDED:
+            raise DecisionConflict(_("Only a suspended registration can get a replacement SIM."))
+        replacement_apply(change=change, registration=registration, reviewer=reviewer, now=now)
+        return
+    if registration.status not in (Status.APPROVED, Status.SUSPENDED):
         raise DecisionConflict(_("Only an approved registration can be changed or terminated."))
     if change.kind == PendingChange.Kind.TERMINATION:
         Registration.objects.filter(pk=registration.pk).update(
-            status=Registration.Status.TERMINATED, terminated_at=now, updated_at=now
+            status=Status.TERMINATED, terminated_at=now, updated_at=now
         )
         StatusChange.objects.create(
             registration=registration,
-            from_status=Registration.Status.APPROVED,
-            to_status=Registration.Status.TERMINATED,
+            from_status=registration.status,
+            to_status=Status.TERMINATED,
             actor=reviewer,
             at=now,
         )
         registration_status_count_move(
-            store=registration.store_id,
-            old=Registration.Status.APPROVED,
-            new=Registration.Status.TERMINATED,
+            store=registration.store_id, old=registration.status, new=Status.TERMINATED
         )
         return
     person = registration.customer

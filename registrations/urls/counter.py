@@ -7,6 +7,7 @@ urlpatterns = [
     # The counter flow. Identity values travel in POST bodies only, never in these paths.
     path("new/", views.NewRegistrationView.as_view(), name="counter-new"),
     path("find/", views.FindView.as_view(), name="counter-find"),
+    path("records/", views.RecordListView.as_view(), name="counter-records"),
     path("<reference:reference>/", views.RecordView.as_view(), name="counter-record"),
     path("<reference:reference>/resume/", views.ResumeView.as_view(), name="counter-resume"),
     path(
@@ -23,6 +24,12 @@ urlpatterns = [
         "<reference:reference>/identity/",
         views.IdentityView.as_view(),
         name="counter-identity",
+    ),
+    # The identity step's early checks: the values typed are posted, never put in this path.
+    path(
+        "<reference:reference>/identity/check/",
+        views.EarlyCheckView.as_view(),
+        name="counter-identity-check",
     ),
     path(
         "<reference:reference>/receipt/",
@@ -44,6 +51,22 @@ urlpatterns = [
         "<reference:reference>/terminate/",
         views.TerminationRequestView.as_view(),
         name="counter-terminate",
+    ),
+    # A customer of any store: opened for service, a lost SIM, a replacement SIM.
+    path(
+        "<reference:reference>/service/",
+        views.ServiceView.as_view(),
+        name="counter-service",
+    ),
+    path(
+        "<reference:reference>/loss/",
+        views.LossReportView.as_view(),
+        name="counter-loss",
+    ),
+    path(
+        "<reference:reference>/replace/",
+        views.ReplacementRequestView.as_view(),
+        name="counter-replace",
     ),
     path("<reference:reference>/discard/", views.discard_draft, name="counter-discard"),
 ]

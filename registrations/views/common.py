@@ -15,8 +15,9 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import TemplateView
@@ -24,6 +25,7 @@ from django.views.generic import TemplateView
 from registrations import roles, selectors, services
 from registrations.audit import Origin
 from registrations.labels import choice_labels
+from registrations.masking import mask_mobile_number, mask_name
 from registrations.models import PendingChange, ReasonCode, Registration
 
 
@@ -58,23 +60,30 @@ class HomeView(RoleRequiredMixin, TemplateView):
         user = self.request.user
         if roles.allows(user, roles.RECORD):
             counter = selectors.counter_home_for(user=user)
-            counter["draft_rows"] = registration_rows(counter["drafts"])
-            counter["returned_rows"] = registration_rows(counter["returned"])
-            counter["decided"] = selectors.decisions_since_last_look(user=user)
-            counter["decided_changes"] = selectors.change_decisions_since_last_look(user=user)
-            counter["decided_items"] = decision_items(
-                counter["decided"], counter["decided_changes"]
-            )
+            counter["draft_rows"] = registration_rows(counter["drafts"], list_name="drafts")
+            counter["returned_rows"] = registration_rows(counter["returned"], list_name="returned")
+            counter["see_all"] = {
+                name: counter_list_links(counter, name) for name in ("drafts", "returned")
+            }
+            decided = selectors.counter_decisions_since_last_look(user=user)
+            counter["decided"] = decided["registrations"]
+            counter["decided_changes"] = decided["changes"]
+            counter["decided_more"] = decided["more"]
+            counter["decided_limit"] = decided["limit"]
+            counter["decided_items"] = decision_items(decided["items"])
             context["counter"] = counter
-            # The lists name records of the user's stores: showing them is a read like any other.
+            # The lists name records of the user's stores, the drafts and returned ones with
+            # their customers' names decrypted (shown masked): a read like any other.
             shown = [r.reference for r in (*counter["drafts"], *counter["returned"])]
             shown += [r.reference for r in counter["decided"]]
             shown += [c.registration.reference for c in counter["decided_changes"]]
-            services.registration_view_list(
+            services.registration_view_counter_list(
                 actor=user,
                 origin=Origin.of(self.request),
                 view="counter_home",
-                references=dict.fromkeys(shown),
+                list_name="home",
+                page=1,
+                references=list(dict.fromkeys(shown)),
             )
         if roles.allows(user, roles.REVIEW):
             context["review"] = selectors.review_home_for(user=user)
@@ -83,8 +92,13 @@ class HomeView(RoleRequiredMixin, TemplateView):
         return context
 
 
-def registration_rows(registrations: list[Registration]) -> list[SafeString]:
-    """The rows of a table of the counter's records, each linked to where it is resumed.
+def registration_rows(
+    registrations: list[Registration], *, list_name: str | None = None
+) -> list[SafeString]:
+    """The rows of a table of the counter's records: reference (linked to where a draft or a
+    returned record is resumed, the record page otherwise), the customer's names and mobile
+    number masked, the status with the step a draft reached or the reason it was returned, the
+    store, when (started, submitted or decided, as the list is ordered) and who recorded it.
 
     Written here rather than by the template: the tags of twenty rows were most of the
     home page's time.
@@ -105,25 +119,53 @@ def registration_rows(registrations: list[Registration]) -> list[SafeString]:
                 status,
                 reasons.get(registration.reason_code, registration.reason_code),
             )
+        customer = registration.customer
+        names = [mask_name(customer.name_en), mask_name(customer.name_zh)] if customer else []
+        names = [name for name in names if name]
+        name_cell = format_html_join(mark_safe("<br>"), "<span>{}</span>", ((n,) for n in names))
+        column = selectors.COUNTER_LISTS[list_name or selectors.counter_list_name_of(registration)][
+            1
+        ]
+        editable = registration.status in Registration.EDITABLE_STATUSES
         rows.append(
             format_html(
-                '<tr><td class="font-monospace"><a href="{}">{}</a></td><td>{}</td><td>{}</td>'
-                "<td>{}</td></tr>",
-                reverse("counter-resume", args=[registration.reference]),
+                '<tr><td class="font-monospace text-nowrap"><a href="{}">{}</a></td>'
+                '<td class="masked" lang="zh-Hant-HK">{}</td>'
+                '<td class="masked font-monospace text-nowrap">{}</td><td>{}</td><td>{}</td>'
+                '<td class="text-nowrap">{}</td><td>{}</td></tr>',
+                reverse(
+                    "counter-resume" if editable else "counter-record",
+                    args=[registration.reference],
+                ),
                 registration.reference,
+                name_cell or "—",
+                mask_mobile_number(registration.msisdn) or "—",
                 status,
                 registration.store.code,
-                _short_datetime(registration.updated_at),
+                _short_datetime(getattr(registration, column or "created_at")),
+                registration.created_by.username,
             )
         )
     return rows
 
 
-def decision_items(
-    registrations: list[Registration], changes: list[PendingChange]
-) -> list[SafeString]:
-    """The list of decisions on the counter's submissions and changes, written here as the
-    tables above are."""
+def counter_list_links(counter: dict, list_name: str) -> list[dict]:
+    """ "See all (N)" of one list of the home page, N from the kept counts: one link, or one per
+    store for someone working at several (the list shows one store at a time)."""
+    base = reverse("counter-records")
+    return [
+        {
+            "store": store,
+            "count": counter["lists_by_store"][store.pk][list_name],
+            "url": f"{base}?{urlencode({'list': list_name, 'store': store.code})}",
+        }
+        for store in counter["stores"]
+    ]
+
+
+def decision_items(items: list[Registration | PendingChange]) -> list[SafeString]:
+    """The list of decisions on the counter's submissions and changes, newest first, written
+    here as the tables above are."""
     statuses = choice_labels(Registration.Status)
     change_kinds = choice_labels(PendingChange.Kind)
     change_statuses = choice_labels(PendingChange.Status)
@@ -132,32 +174,34 @@ def decision_items(
     def reason(code: str) -> str:
         return f" · {reasons.get(code, code)}" if code else ""
 
-    items = [
-        format_html(
-            '<li><a class="font-monospace" href="{}">{}</a> · <strong>{}</strong>{} · '
-            '<span class="text-body-secondary small">{}</span></li>',
-            reverse("counter-record", args=[registration.reference]),
-            registration.reference,
-            statuses.get(registration.status, registration.status),
-            reason(registration.reason_code),
-            _short_datetime(registration.decided_at),
+    rendered = []
+    for item in items:
+        if isinstance(item, PendingChange):
+            rendered.append(
+                format_html(
+                    '<li><a class="font-monospace" href="{}">{}</a> · {}: <strong>{}</strong>{} · '
+                    '<span class="text-body-secondary small">{}</span></li>',
+                    reverse("counter-record", args=[item.registration.reference]),
+                    item.registration.reference,
+                    change_kinds.get(item.kind, item.kind),
+                    change_statuses.get(item.status, item.status),
+                    reason(item.reason_code),
+                    _short_datetime(item.decided_at),
+                )
+            )
+            continue
+        rendered.append(
+            format_html(
+                '<li><a class="font-monospace" href="{}">{}</a> · <strong>{}</strong>{} · '
+                '<span class="text-body-secondary small">{}</span></li>',
+                reverse("counter-record", args=[item.reference]),
+                item.reference,
+                statuses.get(item.status, item.status),
+                reason(item.reason_code),
+                _short_datetime(item.decided_at),
+            )
         )
-        for registration in registrations
-    ]
-    items.extend(
-        format_html(
-            '<li><a class="font-monospace" href="{}">{}</a> · {}: <strong>{}</strong>{} · '
-            '<span class="text-body-secondary small">{}</span></li>',
-            reverse("counter-record", args=[change.registration.reference]),
-            change.registration.reference,
-            change_kinds.get(change.kind, change.kind),
-            change_statuses.get(change.status, change.status),
-            reason(change.reason_code),
-            _short_datetime(change.decided_at),
-        )
-        for change in changes
-    )
-    return items
+    return rendered
 
 
 def _short_datetime(moment: datetime.datetime | None) -> str:

@@ -1,6 +1,7 @@
 """The counter's pages: a draft step by step (materials, channel, identity), the record page
-(step 4) and its receipt, finding an approved registration, and asking for an update or a
-termination.
+(step 4) and its receipt; and serving a customer of any store: finding their registration,
+opening it for service, asking for an update, a termination or a replacement SIM, reporting a
+lost SIM.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.http import urlencode
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -26,25 +28,31 @@ from registrations.forms.counter import (
     ACTIONS,
     COMPLETE_ACTIONS,
     ChannelForm,
+    EarlyCheckForm,
     FindForm,
     IdentityForm,
+    LossReportForm,
     MaterialsForm,
     NewRegistrationForm,
+    RecordSearchForm,
+    ReplacementForm,
+    ServicePurposeForm,
     StepForm,
     TerminationForm,
     UpdateForm,
     add_service_errors,
 )
-from registrations.labels import field_label
-from registrations.masking import mask_person_document
+from registrations.labels import choice_labels, field_label
+from registrations.masking import mask_mobile_number, mask_name, mask_person_document
 from registrations.models import (
+    PendingChange,
     Person,
     ReasonCode,
     Registration,
 )
 from registrations.policy import current_policy
 from registrations.validators import format_document_number
-from registrations.views.common import RoleRequiredMixin
+from registrations.views.common import RoleRequiredMixin, registration_rows
 
 # The counter flow -------------------------------------------------------------------------------
 
@@ -368,6 +376,7 @@ class IdentityView(CounterStepView):
             "customer_kind": customer.kind,
             "document_type": customer.document_type,
             "submitting": submitting,
+            "registration": registration,
         }
 
     def redirect_if_closed(self, registration: Registration) -> HttpResponse | None:
@@ -390,6 +399,10 @@ class IdentityView(CounterStepView):
             "address": customer.address,
             "contact_number": customer.contact_number,
             "email": customer.email,
+            # Until the step is first saved, the customer hears in the counter's language.
+            "notice_language": registration.notice_language
+            if customer.name_en or customer.name_zh
+            else _page_notice_language(),
         }
         if rep is not None:
             initial |= {
@@ -411,8 +424,79 @@ class IdentityView(CounterStepView):
             actor=self.request.user,
             origin=origin,
             identity=form.identity(),
+            notice_language=form.cleaned_data.get("notice_language", ""),
             complete_step=complete_step,
         )
+
+
+def _page_notice_language() -> str:
+    chinese = (get_language() or "").startswith("zh")
+    return Registration.NoticeLanguage.CHINESE if chinese else Registration.NoticeLanguage.ENGLISH
+
+
+# The most an early check posts: a document number, two names and a date, with the CSRF token.
+EARLY_CHECK_MAX_BYTES = 2048
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class EarlyCheckView(CounterMixin, View):
+    """POST the document number (and names, date of birth) typed at the identity step: a small
+    fragment for the page's script to show under the fields, without reloading the page, of
+    what the customer holds against the limit and any disagreement with other registrations.
+
+    The values travel in the body only. Anything that cannot be checked (no valid number, a
+    record no longer open, a body too large) gets an empty fragment: the page works on without
+    it, and the step checks again when it is saved.
+    """
+
+    http_method_names = ["post"]
+    template_name = "registrations/counter/_early_check.html"
+
+    def post(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = _counter_registration(request, reference)
+        customer = registration.customer
+        if (
+            customer is None
+            or registration.status not in services.EDITABLE_STATUSES
+            or _content_length(request) > EARLY_CHECK_MAX_BYTES
+        ):
+            return HttpResponse("")
+        form = EarlyCheckForm(request.POST, document_type=customer.document_type)
+        values = form.values()
+        if values is None:
+            return HttpResponse("")
+        try:
+            check = services.registration_early_check(
+                registration=registration,
+                actor=request.user,
+                origin=Origin.of(request),
+                **values,
+            )
+        except ValidationError:
+            return HttpResponse("")
+        plans = choice_labels(Registration.Plan)
+        return render(
+            request,
+            self.template_name,
+            {
+                "check": check,
+                "counts": [
+                    {"count": count, "label": plans.get(count.plan, count.plan)}
+                    for count in check.counts
+                ],
+                "is_company": customer.kind == Person.Kind.COMPANY,
+                "discrepancy_labels": ", ".join(
+                    str(IdentityForm.base_fields[name].label) for name in check.discrepancy.fields
+                ),
+            },
+        )
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return EARLY_CHECK_MAX_BYTES + 1
 
 
 class ResumeView(CounterMixin, View):
@@ -441,23 +525,42 @@ class RecordView(CounterMixin, TemplateView):
         # Kind, status, date, who and the names of the changed fields: none of the new values.
         changes = list(
             registration.changes.select_related("requested_by")
+            .select_related("requested_at_store")
             .only(
                 "kind",
                 "status",
                 "changed_fields",
+                "new_sim_kind",
+                "new_iccid",
+                "new_eid",
                 "requested_at",
                 "registration_id",
                 "requested_by__username",
+                "requested_at_store__code",
             )
             .order_by("-pk")
         )
         for change in changes:
-            change.field_labels = [field_label(name, change=True) for name in change.changed_fields]
+            # A replacement names the registration's SIM fields; the others the customer's.
+            updates_person = change.kind != PendingChange.Kind.REPLACEMENT
+            change.field_labels = [
+                field_label(name, change=updates_person) for name in change.changed_fields
+            ]
         can_change = selectors.registration_change_allowed(
             registration=registration, changes=changes
         )
-        approved = registration.status == Registration.Status.APPROVED
         is_draft = registration.status == Registration.Status.DRAFT
+        pending = any(change.status == PendingChange.Status.PENDING for change in changes)
+        actions = [
+            {
+                "name": action,
+                "label": SERVICE_ACTION_LABELS[action],
+                "url": reverse(f"counter-{action}", args=[registration.reference]),
+            }
+            for action in selectors.registration_service_actions(
+                registration=registration, change_pending=pending
+            )
+        ]
         context |= {
             "registration": registration,
             # A returned record is at its status, whatever step it will be corrected on.
@@ -472,7 +575,10 @@ class RecordView(CounterMixin, TemplateView):
             "changes": changes,
             "editable": editable,
             "can_change": can_change,
-            "change_waiting": approved and not can_change,
+            "change_waiting": pending
+            and registration.status
+            in (Registration.Status.APPROVED, Registration.Status.SUSPENDED),
+            "actions": actions,
         }
         return context
 
@@ -494,9 +600,69 @@ class ReceiptView(CounterMixin, TemplateView):
         return self.render_to_response(context)
 
 
+# Serving a customer of any store --------------------------------------------------------------
+
+# The counter's actions on a registration it serves, as the pages and buttons name them.
+SERVICE_ACTION_LABELS = {
+    "update": gettext_lazy("Update information"),
+    "terminate": gettext_lazy("Terminate"),
+    "loss": gettext_lazy("Report a lost, stolen or damaged SIM"),
+    "replace": gettext_lazy("Replace the SIM"),
+}
+# Which actions each purpose of a service leads to.
+PURPOSE_ACTIONS = {
+    services.ServicePurpose.UPDATE: ("update",),
+    services.ServicePurpose.TERMINATION: ("terminate",),
+    services.ServicePurpose.SIM_LOSS: ("loss", "replace"),
+    services.ServicePurpose.ENQUIRY: (),
+}
+# The names the service page shows, masked.
+SHOWS_NAMES = ("document_number", "name_en", "name_zh")
+
+
+def _service_registration(
+    request: HttpRequest, reference: str, *, shows: tuple[str, ...] = SHOWS_DOCUMENT
+) -> Registration:
+    """A registration of any store (drafts excepted) for the counter to serve, or 404.
+
+    Only the customer's fields in `shows` are loaded; a page shows them masked."""
+    hidden = [f"customer__{name}" for name in PERSON_ENCRYPTED if name not in shows]
+    hidden.append("comment")
+    return get_object_or_404(
+        selectors.registration_list_for_service(user=request.user)
+        .select_related("store", "customer", "created_by")
+        .defer(*hidden),
+        reference=reference,
+    )
+
+
+def _is_own_store(request: HttpRequest, registration: Registration) -> bool:
+    return request.user.stores.filter(pk=registration.store_id).exists()
+
+
+def _service_url(registration: Registration, purpose: str) -> str:
+    return f"{reverse('counter-service', args=[registration.reference])}?purpose={purpose}"
+
+
+def _done_url(request: HttpRequest, registration: Registration, purpose: str) -> str:
+    """Where the counter goes after a service: the record page of its own store's record, the
+    service page of another store's (whose record page it does not browse)."""
+    if _is_own_store(request, registration):
+        return reverse("counter-record", args=[registration.reference])
+    return _service_url(registration, purpose)
+
+
+def _purpose_of(request: HttpRequest) -> str:
+    """The purpose the service page was opened with (a code), if any."""
+    purpose = request.GET.get("purpose", "")
+    return purpose if purpose in services.ServicePurpose.values else ""
+
+
 @method_decorator(sensitive_post_parameters(), name="dispatch")
 class FindView(CounterMixin, View):
-    """Find an approved registration by mobile number or document; POST only, no number in a URL."""
+    """Find a registration of any store, in any status but draft, by one key the customer
+    gives: POST only, so no value is ever in a URL. Each search is an audit event naming the
+    kind of key and how many records it found."""
 
     template_name = "registrations/counter/find.html"
 
@@ -507,68 +673,166 @@ class FindView(CounterMixin, View):
         form = FindForm(request.POST)
         if not form.is_valid():
             return render(request, self.template_name, {"form": form})
-        data = form.cleaned_data
-        by = data["by"]
-        found = selectors.registration_find_at_counter(
-            user=request.user,
-            msisdn=data["msisdn"] if by == "msisdn" else "",
-            document_type=data["document_type"] if by == "document" else "",
-            document_number=data["document_number"] if by == "document" else "",
-        )
+        found = selectors.registration_find_at_counter(user=request.user, **form.lookup())
         services.registration_view_search(
             actor=request.user,
             origin=Origin.of(request),
-            by=by,
+            by=form.key(),
             # Which records were listed, so that the audit shows what the search disclosed.
             references=[registration.reference for registration in found],
         )
-        if len(found) == 1:
-            return redirect("counter-record", found[0].reference)
         if not found:
-            form.add_error(None, _("No approved registration of your store matches."))
-        return render(request, self.template_name, {"form": form, "found": found})
+            form.add_error(
+                None,
+                _(
+                    "No registration matches. A draft is not found here: open it from the "
+                    "counter's home page of its store."
+                ),
+            )
+        own = set(request.user.stores.values_list("pk", flat=True))
+        rows = [
+            {
+                "registration": registration,
+                "own_store": registration.store_id in own,
+                "masked_msisdn": mask_mobile_number(registration.msisdn),
+                "actions": [
+                    SERVICE_ACTION_LABELS[action]
+                    for action in selectors.registration_service_actions(
+                        registration=registration, change_pending=registration.change_pending
+                    )
+                ],
+                "change_pending": registration.change_pending,
+            }
+            for registration in found
+        ]
+        context = {"form": form, "rows": rows, "purposes": services.ServicePurpose.choices}
+        return render(request, self.template_name, context)
+
+
+class ServiceView(CounterMixin, View):
+    """A registration of any store opened for service: asks once why (a code), then shows what
+    the service needs, masked; each showing is an audit event with that purpose."""
+
+    template_name = "registrations/counter/service.html"
+
+    def get(self, request: HttpRequest, reference: str) -> HttpResponse:
+        form = ServicePurposeForm(request.GET or None)
+        if not form.is_valid():
+            # Nothing of the record but its reference is shown until the purpose is given.
+            registration = _service_registration(request, reference, shows=())
+            services.registration_view_record(
+                actor=request.user,
+                registration=registration,
+                origin=Origin.of(request),
+                page="service_purpose",
+            )
+            return render(
+                request,
+                "registrations/counter/service_purpose.html",
+                {"form": form, "registration": registration},
+            )
+        purpose = form.cleaned_data["purpose"]
+        registration = _service_registration(request, reference, shows=SHOWS_NAMES)
+        services.registration_view_record(
+            actor=request.user,
+            registration=registration,
+            origin=Origin.of(request),
+            page="service",
+            details={"purpose": purpose},
+        )
+        change = selectors.registration_change_pending(registration=registration)
+        possible = selectors.registration_service_actions(
+            registration=registration, change_pending=change is not None
+        )
+        actions = [
+            {
+                "name": action,
+                "label": SERVICE_ACTION_LABELS[action],
+                "url": f"{reverse(f'counter-{action}', args=[reference])}?purpose={purpose}",
+            }
+            for action in PURPOSE_ACTIONS[purpose]
+            if action in possible
+        ]
+        customer = registration.customer
+        context = {
+            "registration": registration,
+            "purpose": purpose,
+            "purpose_label": services.ServicePurpose(purpose).label,
+            "own_store": _is_own_store(request, registration),
+            "masked_name_en": mask_name(customer.name_en) if customer else "",
+            "masked_name_zh": mask_name(customer.name_zh) if customer else "",
+            "masked_document": mask_person_document(customer),
+            "masked_msisdn": mask_mobile_number(registration.msisdn),
+            "change": change,
+            "actions": actions,
+            "wanted": PURPOSE_ACTIONS[purpose],
+        }
+        return render(request, self.template_name, context)
 
 
 class _ChangeRequestView(CounterMixin, View):
+    """A service asked for at the counter of any store: the record's store decides."""
+
     template_name = ""
     form_class: type[forms.Form] = forms.Form
     success_message = ""
     audit_page = ""
+    # The action this page is (registrations.selectors.SERVICE_ACTIONS) and its purpose.
+    action = ""
+    purpose = services.ServicePurpose.UPDATE
+    refused_message = gettext_lazy("Only an approved registration can be updated or terminated.")
 
     def registration(self, request: HttpRequest, reference: str) -> Registration | None:
-        registration = _counter_registration(request, reference, shows=SHOWS_DOCUMENT)
-        if registration.status != Registration.Status.APPROVED:
+        registration = _service_registration(request, reference)
+        # A change waiting for a decision is the service's to refuse, next to the form.
+        if self.action not in selectors.registration_service_actions(
+            registration=registration, change_pending=False
+        ):
+            messages.info(request, self.refused_message)
             return None
         return registration
+
+    def form_kwargs(self, registration: Registration) -> dict:
+        return {"user": self.request.user}
 
     def get(self, request: HttpRequest, reference: str) -> HttpResponse:
         registration = self.registration(request, reference)
         if registration is None:
-            messages.info(request, _("Only an approved registration can be updated or terminated."))
-            return redirect("counter-record", reference)
+            return self.refused(request, reference)
         services.registration_view_record(
             actor=request.user,
             registration=registration,
             origin=Origin.of(request),
             page=self.audit_page,
         )
-        return self.render(registration, self.form_class())
+        return self.render(registration, self.form_class(**self.form_kwargs(registration)))
 
     def post(self, request: HttpRequest, reference: str) -> HttpResponse:
         registration = self.registration(request, reference)
         if registration is None:
-            messages.info(request, _("Only an approved registration can be updated or terminated."))
-            return redirect("counter-record", reference)
-        form = self.form_class(request.POST, request.FILES)
+            return self.refused(request, reference)
+        form = self.form_class(request.POST, request.FILES, **self.form_kwargs(registration))
         if form.is_valid():
             try:
                 self.save(registration, form, Origin.of(request))
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                messages.success(request, self.success_message)
-                return redirect("counter-record", registration.reference)
+                messages.success(request, self.success_text(registration))
+                return redirect(_done_url(request, registration, self.purpose))
         return self.render(registration, form)
+
+    def success_text(self, registration: Registration) -> str:
+        """What was recorded, and who decides: the supervisors of the registration's store."""
+        return "{} {}".format(
+            self.success_message,
+            _("Supervisors of %(store)s, the registration's store, decide.")
+            % {"store": f"{registration.store.code} {registration.store.display_name}"},
+        )
+
+    def refused(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = _service_registration(request, reference)
+        return redirect(_done_url(request, registration, self.purpose))
 
     def save(self, registration: Registration, form: forms.Form, origin: Origin) -> None:
         raise NotImplementedError
@@ -581,6 +845,9 @@ class _ChangeRequestView(CounterMixin, View):
                 "registration": registration,
                 "form": form,
                 "masked_document": mask_person_document(registration.customer),
+                "masked_msisdn": mask_mobile_number(registration.msisdn),
+                "own_store": _is_own_store(self.request, registration),
+                "back_url": _done_url(self.request, registration, self.purpose),
             },
         )
 
@@ -590,6 +857,8 @@ class UpdateRequestView(_ChangeRequestView):
     template_name = "registrations/counter/update.html"
     form_class = UpdateForm
     audit_page = "update"
+    action = "update"
+    purpose = services.ServicePurpose.UPDATE
     success_message = gettext_lazy("Update of information recorded for review.")
 
     def save(self, registration, form, origin):
@@ -598,6 +867,7 @@ class UpdateRequestView(_ChangeRequestView):
             actor=self.request.user,
             origin=origin,
             change=form.change(),
+            store=form.serving_store(),
         )
 
 
@@ -606,6 +876,8 @@ class TerminationRequestView(_ChangeRequestView):
     template_name = "registrations/counter/terminate.html"
     form_class = TerminationForm
     audit_page = "terminate"
+    action = "terminate"
+    purpose = services.ServicePurpose.TERMINATION
     success_message = gettext_lazy("Termination recorded for review.")
 
     def save(self, registration, form, origin):
@@ -614,6 +886,74 @@ class TerminationRequestView(_ChangeRequestView):
             actor=self.request.user,
             origin=origin,
             reason=form.cleaned_data["termination_reason"],
+            store=form.serving_store(),
+        )
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class LossReportView(_ChangeRequestView):
+    """A lost, stolen or damaged SIM: after the identity check the registration is suspended
+    at once, whatever store the customer walked into."""
+
+    template_name = "registrations/counter/loss.html"
+    form_class = LossReportForm
+    audit_page = "loss"
+    action = "loss"
+    purpose = services.ServicePurpose.SIM_LOSS
+    refused_message = gettext_lazy("Only an approved registration can be suspended for a lost SIM.")
+    success_message = gettext_lazy(
+        "The SIM is reported and the registration is suspended. A replacement SIM can be asked "
+        "for now or later, at any store."
+    )
+
+    def save(self, registration, form, origin):
+        services.registration_report_sim_loss(
+            registration=registration,
+            actor=self.request.user,
+            origin=origin,
+            store=form.serving_store(),
+            identity=form.identity(),
+            loss=form.cleaned_data["sim_loss"],
+        )
+
+    def success_text(self, registration: Registration) -> str:
+        # Suspended now: nothing waits for a supervisor.
+        return str(self.success_message)
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class ReplacementRequestView(_ChangeRequestView):
+    """A new SIM on the same number, after the identity check; an approved registration's SIM
+    is reported lost in the same step. A supervisor of the record's store approves it."""
+
+    template_name = "registrations/counter/replace.html"
+    form_class = ReplacementForm
+    audit_page = "replace"
+    action = "replace"
+    purpose = services.ServicePurpose.SIM_LOSS
+    refused_message = gettext_lazy(
+        "Only an approved or suspended registration can get a replacement SIM."
+    )
+    success_message = gettext_lazy("Replacement SIM recorded for review.")
+
+    def form_kwargs(self, registration: Registration) -> dict:
+        return {
+            "user": self.request.user,
+            "suspended": registration.status == Registration.Status.SUSPENDED,
+        }
+
+    def save(self, registration, form, origin):
+        cleaned = form.cleaned_data
+        services.registration_request_replacement(
+            registration=registration,
+            actor=self.request.user,
+            origin=origin,
+            store=form.serving_store(),
+            identity=form.identity(),
+            sim_kind=cleaned["new_sim_kind"],
+            iccid=cleaned["new_iccid"],
+            eid=cleaned["new_eid"],
+            loss=cleaned.get("sim_loss", ""),
         )
 
 
@@ -648,3 +988,126 @@ def discard_draft(request: HttpRequest, reference: str) -> HttpResponse:
         return redirect("counter-record", registration.reference)
     messages.success(request, _("Draft discarded."))
     return redirect("home")
+
+
+# The counter's lists ------------------------------------------------------------------------------
+
+COUNTER_LIST_PAGE_SIZE = 25
+COUNTER_LIST_LABELS = {
+    "drafts": gettext_lazy("Drafts"),
+    "returned": gettext_lazy("Returned for correction"),
+    "pending": gettext_lazy("Pending review"),
+    "decided": gettext_lazy("Decided"),
+}
+# What the "when" column of each list shows: the time the list is ordered by.
+COUNTER_LIST_WHEN = {
+    "drafts": gettext_lazy("Started"),
+    "returned": gettext_lazy("Submitted"),
+    "pending": gettext_lazy("Submitted"),
+    "decided": gettext_lazy("Decided"),
+}
+
+
+def _page_number(text: str | None) -> int:
+    """The page number carried by the paging links (the keyset cursor finds the rows)."""
+    return int(text) if text and text.isdigit() and len(text) < 7 else 1
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class RecordListView(CounterMixin, View):
+    """The records of one of the user's stores, one list at a time (drafts, returned for
+    correction, pending review, decided), newest first, page by page; and a search by reference
+    over all of the user's stores. Each page shown is one audit event: the customers' names are
+    decrypted to be shown masked."""
+
+    template_name = "registrations/counter/records.html"
+
+    def _context(self, request: HttpRequest, stores: list, store, list_name: str) -> dict:
+        counts = selectors.counter_list_counts(
+            selectors.store_status_counts(stores=[store]) if store is not None else {}
+        )
+        return {
+            "stores": stores,
+            "store": store,
+            "list_name": list_name,
+            "tabs": [
+                {
+                    "name": name,
+                    "label": label,
+                    "count": counts[name],
+                    "url": "?" + urlencode({"list": name, "store": store.code if store else ""}),
+                }
+                for name, label in COUNTER_LIST_LABELS.items()
+            ],
+            "count": counts[list_name],
+            "when_label": COUNTER_LIST_WHEN[list_name],
+            "search_form": RecordSearchForm(),
+        }
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        stores = list(request.user.stores.all())
+        store = next(
+            (s for s in stores if s.code == request.GET.get("store")),
+            stores[0] if stores else None,
+        )
+        list_name = request.GET.get("list", "")
+        if list_name not in selectors.COUNTER_LISTS:
+            list_name = "drafts"
+        page = selectors.counter_list_page(
+            stores=[store] if store is not None else [],
+            list_name=list_name,
+            older_than=request.GET.get("older"),
+            newer_than=request.GET.get("newer"),
+            size=COUNTER_LIST_PAGE_SIZE,
+        )
+        number = _page_number(request.GET.get("page")) if page["newer"] else 1
+        if page["rows"]:
+            services.registration_view_counter_list(
+                actor=request.user,
+                origin=Origin.of(request),
+                view="counter_records",
+                list_name=list_name,
+                page=number,
+                references=[registration.reference for registration in page["rows"]],
+                store=store,
+            )
+        context = self._context(request, stores, store, list_name)
+        base = {"list": list_name, "store": store.code if store is not None else ""}
+        context |= {
+            "rows": registration_rows(page["rows"], list_name=list_name),
+            "number": number,
+            "pages": max(number, -(-context["count"] // COUNTER_LIST_PAGE_SIZE)),
+            "older_url": "?" + urlencode({**base, "older": page["older"], "page": number + 1})
+            if page["older"]
+            else "",
+            "newer_url": "?" + urlencode({**base, "newer": page["newer"], "page": number - 1})
+            if page["newer"]
+            else "",
+        }
+        return render(request, self.template_name, context)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        stores = list(request.user.stores.all())
+        form = RecordSearchForm(request.POST)
+        list_name = request.POST.get("list", "")
+        if list_name not in selectors.COUNTER_LISTS:
+            list_name = "drafts"
+        store = next(
+            (s for s in stores if s.code == request.POST.get("store")),
+            stores[0] if stores else None,
+        )
+        context = self._context(request, stores, store, list_name)
+        context["search_form"] = form
+        if not form.is_valid():
+            return render(request, self.template_name, context, status=400)
+        found = selectors.counter_list_search(
+            stores=stores, reference=form.cleaned_data["reference"]
+        )
+        services.registration_view_search(
+            actor=request.user,
+            origin=Origin.of(request),
+            by="reference",
+            references=[registration.reference for registration in found],
+        )
+        context |= {"searched": True, "rows": registration_rows(found), "when_label": _("When")}
+        return render(request, self.template_name, context)

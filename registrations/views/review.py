@@ -131,6 +131,9 @@ class ReviewQueueView(RoleRequiredMixin, TemplateView):
             query=query.urlencode(),
             review_target=current_policy().review_target,
         )
+        context["failed_notifications"], context["failed_notifications_exact"] = (
+            selectors.notification_failed_count_for(user=user)
+        )
         return context
 
 
@@ -154,6 +157,10 @@ def _queue_rows(
     sim_kinds = choice_labels(Registration.SimKind)
     plans = choice_labels(Registration.Plan)
     overdue = f' <span class="badge text-bg-warning">{escape_text(_("overdue"))}</span>'
+    flagged = (
+        f' <span class="badge text-bg-danger discrepancy-badge">'
+        f"{escape_text(_('details differ'))}</span>"
+    )
     rows = []
     for registration in registrations:
         late = registration.submitted_at < overdue_before
@@ -171,7 +178,8 @@ def _queue_rows(
             mark_safe(  # noqa: S308
                 f'<tr class="{"overdue" if late else ""}"><td><a class="font-monospace" '
                 f'href="{escape_text(reverse("review-detail", args=[registration.reference]))}">'
-                f"{escape_text(registration.reference)}</a></td><td>{cells[0]}</td>"
+                f"{escape_text(registration.reference)}</a>"
+                f"{flagged if registration.discrepancy_fields else ''}</td><td>{cells[0]}</td>"
                 f'<td>{cells[1]}</td><td class="d-none d-lg-table-cell">{cells[2]}</td>'
                 f'<td class="d-none d-md-table-cell">{cells[3]}</td>'
                 f'<td class="d-none d-md-table-cell">{cells[4]}</td><td>{cells[5]}</td></tr>'
@@ -189,7 +197,11 @@ def _change_rows(changes: Iterable[PendingChange]) -> list[SafeString]:
             reverse("review-detail", args=[change.registration.reference]),
             change.registration.reference,
             kinds.get(change.kind, change.kind),
-            ", ".join(field_label(name, change=True) for name in change.changed_fields),
+            ", ".join(
+                # A replacement names the registration's SIM fields; the others the customer's.
+                field_label(name, change=change.kind != PendingChange.Kind.REPLACEMENT)
+                for name in change.changed_fields
+            ),
             _since(change.requested_at),
             change.registration.store.code,
             _username(change.requested_by),
@@ -232,7 +244,9 @@ def _record_context(request: HttpRequest, registration: Registration, **extra) -
     # The service refuses these decisions; the page says so instead of offering the buttons.
     four_eyes = selectors.registration_decision_barred(user=user, registration=registration)
     changes = list(
-        registration.changes.select_related("requested_by", "decided_by").order_by("-requested_at")
+        registration.changes.select_related(
+            "requested_by", "decided_by", "requested_at_store"
+        ).order_by("-requested_at")
     )
     revealed_change = extra.pop("revealed_change", {})
     for change in changes:
@@ -265,12 +279,35 @@ def _record_context(request: HttpRequest, registration: Registration, **extra) -
         "four_eyes_blocked": four_eyes,
         "decision_form": extra.pop(
             "decision_form",
-            DecisionForm(initial={"submitted_at": registration.submitted_at}),
+            DecisionForm(
+                initial={"submitted_at": registration.submitted_at},
+                flagged=bool(registration.discrepancy_fields),
+            ),
         ),
+        "discrepancy": _discrepancy(user, registration),
         "reveal_form": extra.pop("reveal_form", RevealForm()),
         "revealed": extra.pop("revealed", {}),
         "change_form": extra.pop("change_form", ChangeDecisionForm()),
         **extra,
+    }
+
+
+def _discrepancy(user: User, registration: Registration) -> dict | None:
+    """The warning panel of a flagged record: the fields that differ, and the other
+    registrations of the document, each a link when the user may open it."""
+    if not registration.discrepancy_fields:
+        return None
+    references = registration.discrepancy_references
+    openable = selectors.registration_references_for_review(user=user, references=references)
+    return {
+        "labels": [field_label(name) for name in registration.discrepancy_fields],
+        "others": [
+            {
+                "reference": reference,
+                "url": reverse("review-detail", args=[reference]) if reference in openable else "",
+            }
+            for reference in references
+        ],
     }
 
 
@@ -381,7 +418,7 @@ def _decision_form_again(form: DecisionForm, registration: Registration) -> Deci
     data["submitted_at"] = (
         registration.submitted_at.isoformat() if registration.submitted_at else ""
     )
-    again = DecisionForm(data)
+    again = DecisionForm(data, flagged=form.flagged)
     again.is_valid()
     if "submitted_at" in form.errors:
         again.add_error(None, _("This page was out of date. Check the record and decide again."))
@@ -396,7 +433,7 @@ def _decision_form_again(form: DecisionForm, registration: Registration) -> Deci
 def decide(request: HttpRequest, reference: str) -> HttpResponse:
     _require_reviewer(request)
     registration = _get_record(request, reference)
-    form = DecisionForm(request.POST)
+    form = DecisionForm(request.POST, flagged=bool(registration.discrepancy_fields))
     if form.is_valid():
         try:
             services.registration_decide(
@@ -407,6 +444,7 @@ def decide(request: HttpRequest, reference: str) -> HttpResponse:
                 comment=form.cleaned_data["comment"],
                 submitted_at=form.cleaned_data["submitted_at"],
                 origin=Origin.of(request),
+                discrepancy_checked=form.cleaned_data.get("discrepancy_checked", False),
             )
         except services.DecisionConflict as conflict:
             messages.error(request, str(conflict))
@@ -518,3 +556,76 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             "statuses": statuses,
             "median_hours": _duration(data["median_seconds"]),
         }
+
+
+# Customer notifications ---------------------------------------------------------------------
+
+
+def _notification_row(notification) -> dict:
+    """What the supervisors' list shows of one message: the recipient masked."""
+    field = "email" if notification.channel == notification.Channel.EMAIL else "contact_number"
+    return {
+        "pk": notification.pk,
+        "reference": notification.registration.reference,
+        "event": notification.get_event_display(),
+        "channel": notification.get_channel_display(),
+        "recipient": mask_value(field, notification.recipient),
+        "state": notification.state,
+        "state_label": notification.get_state_display(),
+        "attempts": notification.attempts,
+        "last_error": notification.last_error,
+        "next_attempt_at": notification.next_attempt_at
+        if notification.state == notification.State.QUEUED
+        else None,
+        "created_at": notification.created_at,
+    }
+
+
+class NotificationListView(RoleRequiredMixin, TemplateView):
+    """Messages to customers of the supervised stores that were not delivered: given up on, or
+    still being retried. The recipients are decrypted to be masked: showing the page is one
+    audit event naming the records listed."""
+
+    required_permission = roles.REVIEW
+    template_name = "registrations/review/notifications.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        page = CappedPaginator(
+            selectors.notification_list_undelivered_for(user=user), QUEUE_PAGE_SIZE
+        ).get_page(self.request.GET.get("page"))
+        rows = [_notification_row(notification) for notification in page]
+        services.notification_view_list(
+            actor=user, origin=Origin.of(self.request), references=[r["reference"] for r in rows]
+        )
+        return {**super().get_context_data(**kwargs), "page": page, "rows": rows}
+
+
+@require_POST
+def notification_retry(request: HttpRequest) -> HttpResponse:
+    """Try a message again now (after the gateway or mail server is mended)."""
+    _require_reviewer(request)
+    notification = (
+        selectors.notification_list_undelivered_for(user=request.user)
+        .filter(pk=request.POST.get("notification") or 0)
+        .first()
+        if (request.POST.get("notification") or "").isdigit()
+        else None
+    )
+    if notification is None:
+        messages.error(request, _("That message is no longer waiting to be sent."))
+        return redirect("review-notifications")
+    if services.notification_retry(
+        notification=notification,
+        actor=request.user,
+        now=timezone.now(),
+        origin=Origin.of(request),
+    ):
+        messages.success(
+            request,
+            _("The message for %(reference)s will be sent again shortly.")
+            % {"reference": notification.registration.reference},
+        )
+    else:
+        messages.info(request, _("That message has been sent in the meantime."))
+    return redirect("review-notifications")

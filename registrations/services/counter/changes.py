@@ -1,5 +1,6 @@
-"""Updates of information and terminations asked for at the counter: recorded as a pending
-change for a supervisor to decide; nothing applies until then."""
+"""Updates of information and terminations asked for at the counter of any store: recorded as
+a pending change, with the store where it was asked, for a supervisor of the registration's
+store to decide; nothing applies until then."""
 
 from __future__ import annotations
 
@@ -7,32 +8,37 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
-from registrations import selectors
 from registrations.audit import COMMAND_LINE, Origin, audit_record
-from registrations.models import AuditEvent, DocumentCopy, PendingChange, Registration, User
+from registrations.models import (
+    AuditEvent,
+    DocumentCopy,
+    PendingChange,
+    Registration,
+    Store,
+    User,
+)
 from registrations.policy import current_policy
 from registrations.services.counter import rules
 from registrations.services.counter.records import (
     registration_editor_note,
     registration_locked,
-    require_counter_of,
 )
+from registrations.services.counter.service import CHANGE_PENDING, serving_store
 from registrations.services.documents import document_copy_write
 
-CHANGE_PENDING = _(
-    "A change to this registration is already waiting for review. A supervisor must decide it "
-    "before another one is recorded."
-)
 
+def _open_for_change(
+    registration: Registration, actor: User, statuses: tuple[str, ...]
+) -> Registration:
+    """The row locked, in one of `statuses`, with no other change waiting for a decision.
 
-def _approved_for_change(registration: Registration, actor: User) -> Registration:
+    Any store's counter may ask: the customer is served wherever they walk in."""
     registration = registration_locked(registration)
-    require_counter_of(actor, registration.store)
-    if registration.status != Registration.Status.APPROVED:
+    if registration.status not in statuses:
         raise ValidationError(
             _("Only an approved registration can be updated or terminated."), code="not_approved"
         )
-    if not selectors.registration_change_allowed(registration=registration):
+    if registration.changes.filter(status=PendingChange.Status.PENDING).exists():
         raise ValidationError(CHANGE_PENDING, code="change_pending")
     return registration
 
@@ -53,9 +59,12 @@ def registration_request_change(
     actor: User,
     origin: Origin = COMMAND_LINE,
     change: rules.ChangeDetails,
+    store: Store | None = None,
 ) -> PendingChange:
-    """Record an update of information for a supervisor to approve; nothing applies yet."""
-    registration = _approved_for_change(registration, actor)
+    """Record an update of information for a supervisor of the registration's store to approve;
+    nothing applies yet. `store` is where it is asked (by default the actor's first store)."""
+    store = serving_store(actor, store)
+    registration = _open_for_change(registration, actor, (Registration.Status.APPROVED,))
     kept, errors = rules.update_checked(
         change, policy=current_policy(), customer_kind=registration.customer.kind
     )
@@ -72,6 +81,7 @@ def registration_request_change(
         new_document_type=kept.new_document_type,
         new_document_number=kept.new_document_number,
         requested_by=actor,
+        requested_at_store=store,
     )
     _pending_change_save(pending)
     registration_editor_note(registration, actor)
@@ -94,17 +104,27 @@ def registration_request_change(
         origin=origin,
         registration=registration,
         fields=fields,
-        details={"change": pending.pk},
+        details={"change": pending.pk, "at_store": store.code},
     )
     return pending
 
 
 @transaction.atomic
 def registration_request_termination(
-    *, registration: Registration, actor: User, origin: Origin = COMMAND_LINE, reason: str
+    *,
+    registration: Registration,
+    actor: User,
+    origin: Origin = COMMAND_LINE,
+    reason: str,
+    store: Store | None = None,
 ) -> PendingChange:
-    """Record a termination (deregistration) with its reason, for a supervisor to approve."""
-    registration = _approved_for_change(registration, actor)
+    """Record a termination (deregistration) with its reason, for a supervisor of the
+    registration's store to approve. An approved registration, or a suspended one whose SIM
+    was lost, may be terminated."""
+    store = serving_store(actor, store)
+    registration = _open_for_change(
+        registration, actor, (Registration.Status.APPROVED, Registration.Status.SUSPENDED)
+    )
     reason = reason.strip()
     if not reason:
         raise ValidationError(
@@ -116,6 +136,7 @@ def registration_request_termination(
         changed_fields=["status"],
         termination_reason=reason,
         requested_by=actor,
+        requested_at_store=store,
     )
     _pending_change_save(change)
     registration_editor_note(registration, actor)
@@ -125,6 +146,6 @@ def registration_request_termination(
         origin=origin,
         registration=registration,
         fields=["termination_reason"],
-        details={"change": change.pk},
+        details={"change": change.pk, "at_store": store.code},
     )
     return change

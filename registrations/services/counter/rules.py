@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import functools
 import re
+import unicodedata
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
@@ -455,6 +456,82 @@ def sim_clash_errors(*, iccid: str, eid: str, msisdn: str, exclude_pk: int | Non
         iccid=iccid, eid=eid, msisdn=msisdn, exclude_pk=exclude_pk
     )
     return {field: CLASH_MESSAGES[field] for field in clashes}
+
+
+# Identity consistency ----------------------------------------------------------------------------
+
+# The identity fields compared with other registrations of the same document, in page order.
+CONSISTENCY_FIELDS = ("name_en", "name_zh", "date_of_birth")
+
+
+class Discrepancy(NamedTuple):
+    """Which identity fields disagree with other registrations of the same document, and those
+    registrations' references: names only, never a value."""
+
+    fields: list[str]
+    references: list[str]
+    # How many registrations of the document were compared (for the audit of a check).
+    compared: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.fields)
+
+
+def english_name_key(name: str) -> tuple[str, ...]:
+    """An English name as compared: case, spacing (and commas) and the order of the words do
+    not count, so "CHAN Tai Man" and "Tai Man, Chan" agree; every letter does."""
+    return tuple(sorted(unicodedata.normalize("NFKC", name).casefold().replace(",", " ").split()))
+
+
+def identity_values_agree(field: str, ours, theirs) -> bool:
+    """Whether two values of a consistency field agree; a side without a value agrees.
+
+    Chinese names are compared character for character: 陳𠮷 and 陳吉 are different names."""
+    if ours in (None, "") or theirs in (None, ""):
+        return True
+    if field == "name_en":
+        return english_name_key(ours) == english_name_key(theirs)
+    if field == "name_zh":
+        return ours.strip() == theirs.strip()
+    return ours == theirs
+
+
+def identity_discrepancy(
+    *,
+    document_type: str,
+    document_number: str,
+    name_en: str = "",
+    name_zh: str = "",
+    date_of_birth: datetime.date | None = None,
+    exclude_pk: int | None = None,
+) -> Discrepancy:
+    """What of the name and date of birth entered disagrees with the other registrations of
+    this document (submitted ones of any status whose identity data is kept).
+
+    The regulation lets an operator register only when it has no cause to believe the
+    information contradictory: a disagreement is shown to the counter and flagged to the
+    supervisor. Candidates are found through the blind index and decrypted to compare.
+    """
+    if not document_type or not document_number:
+        return Discrepancy([], [])
+    ours = {"name_en": name_en, "name_zh": name_zh, "date_of_birth": date_of_birth}
+    fields: set[str] = set()
+    references: list[str] = []
+    others = selectors.registration_list_same_document(
+        document_type=document_type, document_number=document_number, exclude_pk=exclude_pk
+    )
+    for other in others:
+        differing = {
+            field
+            for field in CONSISTENCY_FIELDS
+            if not identity_values_agree(field, ours[field], getattr(other.customer, field))
+        }
+        if differing:
+            fields |= differing
+            references.append(other.reference)
+    return Discrepancy(
+        [f for f in CONSISTENCY_FIELDS if f in fields], sorted(references), len(others)
+    )
 
 
 # Update of information ---------------------------------------------------------------------------

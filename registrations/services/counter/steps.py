@@ -183,9 +183,11 @@ def registration_save_identity(
     actor: User,
     origin: Origin = COMMAND_LINE,
     identity: rules.IdentityDetails,
+    notice_language: str = "",
     complete_step: bool = True,
 ) -> Registration:
-    """Step 3: the customer's identity, and the confirming adult or responsible person."""
+    """Step 3: the customer's identity, and the confirming adult or responsible person; the
+    language the customer's notifications are written in (unchanged when not given)."""
     registration = registration_editable(registration, actor)
     customer = registration.customer
     if customer is None or registration.furthest_step < LAST_STEP:
@@ -234,6 +236,11 @@ def registration_save_identity(
             f"representative_{name}"
             for name in _changed(rep_before, _person_values(rep, REPRESENTATIVE_FIELDS))
         ]
+    if notice_language and notice_language != registration.notice_language:
+        if notice_language not in Registration.NoticeLanguage.values:
+            raise ValidationError({"notice_language": _("Choose English or Traditional Chinese.")})
+        registration.notice_language = notice_language
+        fields.append("notice_language")
     registration.save()
     registration_editor_note(registration, actor)
     audit_record(

@@ -13,7 +13,16 @@ from django.utils.translation import gettext_lazy as _
 
 from registrations import selectors
 from registrations.audit import COMMAND_LINE, Origin, audit_record
-from registrations.models import AuditEvent, DocumentCopy, Person, Registration, StatusChange, User
+from registrations.models import (
+    AuditEvent,
+    DocumentCopy,
+    Notification,
+    Person,
+    Registration,
+    StatusChange,
+    User,
+)
+from registrations.notifications import notification_queue
 from registrations.policy import PolicyProfile, current_policy, sim_limit
 from registrations.services.counter import rules
 from registrations.services.counter.records import (
@@ -101,6 +110,16 @@ def _remove_representative(registration: Registration) -> list[str]:
     return fields
 
 
+def _discrepancy_details(discrepancy: rules.Discrepancy) -> dict:
+    """The flag as the submission's audit event names it: field names and references only."""
+    if not discrepancy:
+        return {}
+    return {
+        "discrepancy_fields": discrepancy.fields,
+        "discrepancy_references": discrepancy.references,
+    }
+
+
 @transaction.atomic
 def registration_submit(
     *,
@@ -174,6 +193,22 @@ def registration_submit(
         raise ValidationError(errors)
 
     fields = [] if needed else _remove_representative(registration)
+    # Recomputed on every submission: a record corrected since is no longer flagged.
+    discrepancy = rules.identity_discrepancy(
+        document_type=customer.document_type,
+        document_number=customer.document_number,
+        name_en=customer.name_en,
+        name_zh=customer.name_zh,
+        date_of_birth=customer.date_of_birth,
+        exclude_pk=registration.pk,
+    )
+    if (registration.discrepancy_fields, registration.discrepancy_references) != (
+        discrepancy.fields,
+        discrepancy.references,
+    ):
+        fields += ["discrepancy_fields", "discrepancy_references"]
+    registration.discrepancy_fields = discrepancy.fields
+    registration.discrepancy_references = discrepancy.references
     from_status = registration.status
     registration.status = Registration.Status.PENDING
     registration.submitted_by = actor
@@ -209,6 +244,7 @@ def registration_submit(
     registration_status_count_move(
         store=registration.store_id, old=from_status, new=Registration.Status.PENDING
     )
+    notification_queue(registration=registration, event=Notification.Event.SUBMITTED)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.RESUBMITTED
@@ -217,6 +253,6 @@ def registration_submit(
         origin=origin,
         registration=registration,
         fields=["declaration_accepted", *fields],
-        details={"from": from_status},
+        details={"from": from_status, **_discrepancy_details(discrepancy)},
     )
     return registration

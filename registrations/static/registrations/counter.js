@@ -90,4 +90,5 @@
   toggle("sim_kind", "data-sim-kind");
   toggle("channel", "data-channel");
   toggle("by", "data-find-by");
+  toggle("new_sim_kind", "data-sim-kind");
 })();
