@@ -386,6 +386,23 @@ def registration_active_clashes(
     }
 
 
+def sim_replacement_asked_for(
+    *, iccid: str = "", eid: str = "", exclude_registration_pk: int | None = None
+) -> set[str]:
+    """Which of these SIM identifiers a replacement waiting for review asks for (for another
+    registration than this one): the SIM is promised until the replacement is decided."""
+    asked = PendingChange.objects.filter(
+        status=PendingChange.Status.PENDING, kind=PendingChange.Kind.REPLACEMENT
+    )
+    if exclude_registration_pk is not None:
+        asked = asked.exclude(registration_id=exclude_registration_pk)
+    return {
+        field
+        for field, value in (("iccid", iccid), ("eid", eid))
+        if value and asked.filter(**{f"new_{field}": value}).exists()
+    }
+
+
 def person_active_sim_count(
     *, document_type: str, document_number: str, plan: str, exclude_pk: int | None = None
 ) -> int:

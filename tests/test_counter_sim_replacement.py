@@ -28,6 +28,8 @@ from tests.factories import (
     make_complete_draft,
     make_person,
     make_user,
+    materials_form,
+    start_draft,
     url,
 )
 
@@ -494,3 +496,18 @@ def test_two_counters_asking_for_the_same_new_sim_at_once_one_wins_the_other_get
     loser = Registration.objects.get(pk=next(pk for pk, o in outcomes.items() if o is lost[0]))
     assert loser.status == "approved", "the refused ask suspended nothing"
     assert connection.vendor == "postgresql"
+
+
+def test_a_sim_asked_for_by_a_waiting_replacement_cannot_be_registered_anew(
+    clerk, approved, staff_client
+):
+    """The new SIM is promised to the replacement until a supervisor decides it."""
+    ask_replacement(approved, clerk, loss="lost")
+    draft = start_draft(staff_client)
+    response = staff_client.post(
+        url("counter-materials", draft), materials_form(iccid=VALID_ICCID_20)
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert "A replacement SIM waiting for review is this SIM" in str(errors["iccid"])
+    assert response.context["form"]["iccid"].value() == VALID_ICCID_20, "what was typed is kept"

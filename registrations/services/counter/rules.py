@@ -72,6 +72,10 @@ IDENTITY_NEEDED = (
     "contact_number",
 )
 
+REPLACEMENT_ASKED_MESSAGE = _(
+    "A replacement SIM waiting for review is this SIM. Check the number; it can be registered "
+    "only if that replacement is refused."
+)
 CLASH_MESSAGES = {
     "iccid": _(
         "This ICCID is already in an active registration. Check the number on the SIM card; "
@@ -455,7 +459,13 @@ def sim_clash_errors(*, iccid: str, eid: str, msisdn: str, exclude_pk: int | Non
     clashes = selectors.registration_active_clashes(
         iccid=iccid, eid=eid, msisdn=msisdn, exclude_pk=exclude_pk
     )
-    return {field: CLASH_MESSAGES[field] for field in clashes}
+    errors = {field: CLASH_MESSAGES[field] for field in clashes}
+    asked = selectors.sim_replacement_asked_for(
+        iccid=iccid, eid=eid, exclude_registration_pk=exclude_pk
+    )
+    for field in asked - clashes:
+        errors[field] = REPLACEMENT_ASKED_MESSAGE
+    return errors
 
 
 # Identity consistency ----------------------------------------------------------------------------

@@ -268,24 +268,17 @@ def replacement_sim_checked(*, sim_kind: str, iccid: str, eid: str) -> tuple[str
     return iccid, eid, errors
 
 
-def _sim_clashes(*, iccid: str, eid: str, exclude_change: int | None = None) -> dict:
+def _sim_clashes(*, iccid: str, eid: str, exclude_registration: int | None = None) -> dict:
     """Field errors for a new SIM that an active registration holds or another pending
     replacement asks for."""
     errors = {}
-    field, value = ("new_iccid", iccid) if iccid else ("new_eid", eid)
-    held = selectors.registration_active_clashes(iccid=iccid, eid=eid)
-    if held:
+    field = "new_iccid" if iccid else "new_eid"
+    if selectors.registration_active_clashes(iccid=iccid, eid=eid):
         errors[field] = SIM_TAKEN
-    else:
-        asked = PendingChange.objects.filter(
-            status=PendingChange.Status.PENDING,
-            kind=PendingChange.Kind.REPLACEMENT,
-            **{field: value},
-        )
-        if exclude_change is not None:
-            asked = asked.exclude(pk=exclude_change)
-        if asked.exists():
-            errors[field] = SIM_ASKED_FOR
+    elif selectors.sim_replacement_asked_for(
+        iccid=iccid, eid=eid, exclude_registration_pk=exclude_registration
+    ):
+        errors[field] = SIM_ASKED_FOR
     return errors
 
 
