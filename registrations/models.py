@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from registrations.crypto import (
@@ -195,6 +195,15 @@ class DocumentReason(models.TextChoices):
     QUALITY_CHECK = "quality_check", _("Quality check")
 
 
+class TerminationCause(models.TextChoices):
+    """Why a registration ends at the customer's counter: retention can depend on it."""
+
+    CUSTOMER_REQUEST = "customer_request", _("The customer asked for it")
+    DEATH = "death", _("Death of the subscriber")
+    NON_COMPLIANCE = "non_compliance", _("Non-compliance found at inspection")
+    OTHER = "other", _("Other")
+
+
 class Registration(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -294,6 +303,9 @@ class Registration(models.Model):
     reason_code = models.CharField(_("reason"), max_length=32, choices=ReasonCode, blank=True)
     comment = EncryptedTextField(_("comment"), blank=True)
     terminated_at = models.DateTimeField(_("terminated"), null=True, blank=True)
+    termination_cause = models.CharField(
+        _("cause of termination"), max_length=32, choices=TerminationCause, blank=True
+    )
     suspended_at = models.DateTimeField(_("suspended"), null=True, blank=True)
     sim_loss = models.CharField(_("SIM reported"), max_length=16, choices=SimLoss, blank=True)
     purged_at = models.DateTimeField(_("identity data purged"), null=True, blank=True)
@@ -496,6 +508,7 @@ class PendingChange(models.Model):
         "DocumentCopy", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     termination_reason = EncryptedTextField(blank=True)
+    termination_cause = models.CharField(max_length=32, choices=TerminationCause, blank=True)
     # A replacement SIM for the same number: the old SIM is released only on approval.
     new_sim_kind = models.CharField(max_length=16, choices=Registration.SimKind, blank=True)
     new_iccid = models.CharField(max_length=20, blank=True)
@@ -585,6 +598,9 @@ class Notification(models.Model):
     event = models.CharField(max_length=16, choices=Event)
     language = models.CharField(max_length=8, choices=Registration.NoticeLanguage)
     recipient = EncryptedCharField(max_length=254)
+    # A refusal's reason as it was when the change was made: a message retried for hours must
+    # not give the reason of a later decision.
+    reason_code = models.CharField(max_length=32, choices=ReasonCode, blank=True)
     state = models.CharField(max_length=8, choices=State, default=State.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -649,6 +665,68 @@ class KeyCanary(models.Model):
 
     def __str__(self) -> str:
         return f"Key canary #{self.pk}"
+
+
+class BreachRecord(models.Model):
+    """A suspected breach of personal data, logged by a compliance admin: when it was found and
+    happened, what it touched, and whom was told when. The description may name people: it is
+    encrypted like identity data. Opening, recording and updating one are audit events."""
+
+    class Authority(models.TextChoices):
+        PCPD_HK = "pcpd_hk", _("Privacy Commissioner for Personal Data (Hong Kong)")
+        NPC_PH = "npc_ph", _("National Privacy Commission (Philippines)")
+        OFCA_HK = "ofca_hk", _("Office of the Communications Authority (Hong Kong)")
+        NTC_PH = "ntc_ph", _("National Telecommunications Commission (Philippines)")
+        POLICE = "police", _("Police")
+        OTHER = "other", _("Other")
+
+    class Status(models.TextChoices):
+        OPEN = "open", pgettext_lazy("breach status", "Open")
+        CLOSED = "closed", _("Closed")
+
+    found_at = models.DateTimeField(_("found"))
+    occurred_at = models.DateTimeField(_("happened"), null=True, blank=True)
+    systems_affected = models.CharField(_("systems affected"), max_length=500)
+    records_affected = models.PositiveIntegerField(_("records affected (estimate)"))
+    description = EncryptedTextField(_("description"), blank=True)
+    authority = models.CharField(
+        _("authority notified"), max_length=16, choices=Authority, blank=True
+    )
+    notified_at = models.DateTimeField(_("authority notified at"), null=True, blank=True)
+    subscribers_told = models.BooleanField(_("affected subscribers told"), default=False)
+    subscribers_told_at = models.DateTimeField(_("subscribers told at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status, default=Status.OPEN)
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("recorded"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-found_at", "-pk"]
+        verbose_name = _("breach record")
+        verbose_name_plural = _("breach records")
+        permissions = [("record_breach", "Can record and update suspected breaches")]
+        indexes = [models.Index(fields=["-found_at", "-id"], name="breach_found_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(notified_at__isnull=True) | ~Q(authority=""),
+                name="breach_notified_names_authority",
+            ),
+            models.CheckConstraint(
+                condition=Q(subscribers_told=False) | Q(subscribers_told_at__isnull=False),
+                name="breach_subscribers_told_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open") | Q(status="closed", closed_at__isnull=False),
+                name="breach_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"breach #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("breach-detail", args=[self.pk])
 
 
 class AuditLogIsAppendOnly(Exception):
@@ -736,6 +814,8 @@ class AuditEvent(AppendOnlyModel):
         PURGED = "purged", _("Identity data purged")
         KEYS_ROTATED = "keys_rotated", _("Keys rotated")
         USER_CHANGED = "user_changed", _("User or store changed")
+        BREACH_RECORDED = "breach_recorded", _("Suspected breach recorded")
+        BREACH_UPDATED = "breach_updated", _("Breach record updated")
 
     # The chain this event belongs to and its position there (1, 2, ...): see registrations.audit.
     chain = models.PositiveSmallIntegerField(default=0, editable=False)

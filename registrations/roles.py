@@ -14,11 +14,12 @@ RECORD = "registrations.record_registration"
 REVIEW = "registrations.review_registration"
 REVEAL = "registrations.reveal_identity"
 BROWSE_AUDIT = "registrations.browse_audit"
+RECORD_BREACH = "registrations.record_breach"
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     COUNTER_STAFF: ["record_registration"],
     SUPERVISOR: ["review_registration", "reveal_identity"],
-    COMPLIANCE_ADMIN: ["browse_audit"],
+    COMPLIANCE_ADMIN: ["browse_audit", "record_breach"],
 }
 
 

@@ -33,6 +33,7 @@ from registrations.models import (
     REFERENCE_LENGTH,
     AuditEvent,
     AuditJob,
+    BreachRecord,
     DocumentCopy,
     Notification,
     PendingChange,
@@ -43,9 +44,10 @@ from registrations.models import (
     StatusChange,
     Store,
     StoreStatusCount,
+    TerminationCause,
     User,
 )
-from registrations.policy import current_policy
+from registrations.policy import current_policy, retention_after
 from registrations.validators import normalise_document_number
 
 
@@ -69,12 +71,17 @@ def registration_list_for(*, user: User) -> QuerySet[Registration]:
 
 
 def registration_list_by_document(
-    *, document_type: str, document_number: str, queryset: QuerySet[Registration] | None = None
+    *,
+    document_type: str,
+    document_number: str,
+    queryset: QuerySet[Registration] | None = None,
+    limit: int | None = None,
 ) -> list[Registration]:
-    """Registrations whose customer holds this document.
+    """Registrations whose customer holds this document (the first `limit` of them).
 
     The blind index narrows the search to a few candidates (it is truncated on purpose, so
-    several people share each value); decrypting each candidate confirms the match.
+    several people share each value); decrypting each candidate confirms the match. Past the
+    limit no more candidates are read or decrypted.
     """
     number = normalise_document_number(document_type, document_number)
     queryset = Registration.objects.all() if queryset is None else queryset
@@ -82,11 +89,16 @@ def registration_list_by_document(
         customer__document_type=document_type,
         customer__document_index=blind_index(document_type, number),
     ).select_related("customer", "store")
-    return [
-        registration
-        for registration in candidates
-        if normalise_document_number(document_type, registration.customer.document_number) == number
-    ]
+    found = []
+    for registration in candidates.iterator(chunk_size=100):
+        if (
+            normalise_document_number(document_type, registration.customer.document_number)
+            == number
+        ):
+            found.append(registration)
+            if limit is not None and len(found) >= limit:
+                break
+    return found
 
 
 def store_status_counts(*, stores: QuerySet[Store]) -> dict[str, int]:
@@ -490,17 +502,10 @@ def person_active_sim_counts(
     return counts
 
 
-def registration_change_allowed(
-    *, registration: Registration, changes: Iterable[PendingChange] | None = None
-) -> bool:
-    """Whether an update of information or a termination may be asked for: the registration
-    is approved and no earlier change waits for a supervisor's decision. `changes`, the
-    registration's changes when the caller has loaded them already, saves the look-up."""
-    if registration.status != Registration.Status.APPROVED:
-        return False
-    if changes is None:
-        return not registration.changes.filter(status=PendingChange.Status.PENDING).exists()
-    return not any(change.status == PendingChange.Status.PENDING for change in changes)
+def registration_change_waiting(*, registration: Registration) -> bool:
+    """Whether a change asked for (update, termination, replacement) waits for a decision:
+    one at a time, so that a supervisor decides each against the record as it stands."""
+    return registration.changes.filter(status=PendingChange.Status.PENDING).exists()
 
 
 def document_copy_list_on_file(*, registration: Registration) -> dict[str, DocumentCopy]:
@@ -855,7 +860,8 @@ def decisions_since_last_look(*, user: User, limit: int = 20) -> list[Registrati
 
 
 def change_decisions_since_last_look(*, user: User, limit: int = 20) -> list[PendingChange]:
-    """Updates and terminations the user asked for, decided since they last marked them seen."""
+    """Updates, terminations and replacements the user asked for (at any store's record),
+    decided since they last marked them seen."""
     decided = PendingChange.objects.filter(requested_by=user, decided_at__isnull=False).exclude(
         status=PendingChange.Status.PENDING
     )
@@ -863,7 +869,14 @@ def change_decisions_since_last_look(*, user: User, limit: int = 20) -> list[Pen
         decided = decided.filter(decided_at__gt=user.decisions_seen_at)
     return list(
         decided.select_related("registration")
-        .only("kind", "status", "reason_code", "decided_at", "registration__reference")
+        .only(
+            "kind",
+            "status",
+            "reason_code",
+            "decided_at",
+            "registration__reference",
+            "registration__store_id",
+        )
         .order_by("-decided_at", "-pk")[:limit]
     )
 
@@ -962,15 +975,36 @@ def decision_time_median(
     return median, len(durations)
 
 
+# Breach records ----------------------------------------------------------------------------------
+
+
+def breach_list_for(*, user: User) -> QuerySet[BreachRecord]:
+    """Breach records, newest found first, for those whose role records them."""
+    if not roles.allows(user, roles.RECORD_BREACH):
+        return BreachRecord.objects.none()
+    return BreachRecord.objects.select_related("recorded_by").order_by("-found_at", "-id")
+
+
+def breach_for(*, user: User, pk: int) -> BreachRecord | None:
+    return breach_list_for(user=user).filter(pk=pk).first()
+
+
 # Retention ---------------------------------------------------------------------------------------
 
 
 def registrations_past_retention(*, now: datetime.datetime) -> QuerySet[Registration]:
     """Registrations kept longer than the policy requires, not yet purged: terminated ones
-    counted from the termination, rejected ones (never a registration) from the rejection."""
-    keep_until = now - current_policy().retention_after_termination
+    counted from the termination, for the period of its cause (the subscriber's death has its
+    own), rejected ones (never a registration) from the rejection."""
+    policy = current_policy()
+    keep_until = now - retention_after(policy, cause="")
+    death_keep_until = now - retention_after(policy, cause=TerminationCause.DEATH)
+    terminated = Registration.Status.TERMINATED
     return Registration.objects.filter(
-        Q(status=Registration.Status.TERMINATED, terminated_at__lt=keep_until)
+        Q(status=terminated, terminated_at__lt=death_keep_until)
+        & Q(termination_cause=TerminationCause.DEATH)
+        | Q(status=terminated, terminated_at__lt=keep_until)
+        & ~Q(termination_cause=TerminationCause.DEATH)
         | Q(status=Registration.Status.REJECTED, decided_at__lt=keep_until),
         purged_at__isnull=True,
     )
@@ -1114,7 +1148,8 @@ def registration_find_at_counter(
     reference: str = "",
 ) -> list[Registration]:
     """Registrations of any store and any status but draft, by one key: mobile number,
-    document (blind index), ICCID, EID or reference; oldest first.
+    document (blind index), ICCID, EID or reference; oldest first, FIND_LIMIT + 1 at most (a
+    company on service plans may hold any number: one more than are shown says so).
 
     Only what the list of results shows is loaded, and no identity field but the document
     number of each candidate, which confirms a blind-index match. Each result says whether a
@@ -1135,12 +1170,13 @@ def registration_find_at_counter(
     keys = {"msisdn": msisdn, "iccid": iccid, "eid": eid, "reference": reference}
     for field, value in keys.items():
         if value:
-            return list(found.filter(**{field: value}).only(*FIND_FIELDS)[:FIND_LIMIT])
+            return list(found.filter(**{field: value}).only(*FIND_FIELDS)[: FIND_LIMIT + 1])
     if document_type and document_number:
         return registration_list_by_document(
             document_type=document_type,
             document_number=document_number,
             queryset=found.select_related("customer").only(*FIND_CANDIDATE_FIELDS),
+            limit=FIND_LIMIT + 1,
         )
     return []
 

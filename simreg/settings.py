@@ -120,7 +120,7 @@ NOTIFY_MAX_ATTEMPTS = int(os.environ.get("SIMREG_NOTIFY_MAX_ATTEMPTS", "8"))
 NOTIFY_MAX_BACKOFF_MINUTES = int(os.environ.get("SIMREG_NOTIFY_MAX_BACKOFF_MINUTES", "60"))
 NOTIFY_OPERATOR_NAME = os.environ.get("SIMREG_OPERATOR_NAME", "simreg").strip() or "simreg"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "").strip() or (
-    "django.core.mail.backends.console.EmailBackend"
+    "registrations.notifications.backends.ConsoleEmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend"
 )

@@ -212,6 +212,7 @@ def test_dumpdata_of_other_tables_or_with_identity_excluded_works(store, staff):
         "registrations.PendingChange",
         "registrations.DocumentCopy",
         "registrations.Notification",
+        "registrations.BreachRecord",
     ]
     out = io.StringIO()
     call_command("dumpdata", "registrations", exclude=excluded, stdout=out)

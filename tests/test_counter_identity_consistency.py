@@ -383,3 +383,31 @@ def test_the_new_reason_code_is_offered_and_labelled_everywhere_reasons_show():
         assert reason_label("contradicts_existing") == (
             "Information contradicts an existing registration"
         )
+
+
+def test_the_identity_step_comparing_with_other_registrations_is_an_audited_search(
+    staff_client, store, staff, supervisor
+):
+    """Saving the step decrypts other customers' names to compare: a search in the log, naming
+    the records compared and never a value typed; a document nobody else holds reads nothing."""
+    other = make_approved(store=store, created_by=staff, reviewer=supervisor)
+    registration = walk_to_identity(staff_client)
+    _identity_stop(staff_client, registration, name_en="WONG Siu Ming", name_zh="陳𠮷")
+    [search] = AuditEvent.objects.filter(
+        action=AuditEvent.Action.SEARCHED, details__purpose="identity_step"
+    )
+    assert search.registration_reference == registration.reference
+    assert search.details["references"] == [other.reference]
+    assert search.details["discrepancy_fields"] == ["name_en", "name_zh"]
+    assert "WONG" not in str(search.details) and "陳" not in str(search.details)
+
+    fresh = walk_to_identity(staff_client)
+    staff_client.post(
+        url("counter-identity", fresh),
+        identity_form(document_number="K123456(0)", action="save"),
+    )
+    assert not AuditEvent.objects.filter(
+        action=AuditEvent.Action.SEARCHED,
+        details__purpose="identity_step",
+        registration_reference=fresh.reference,
+    ).exists()

@@ -8,11 +8,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from registrations import crypto, roles
+from registrations import crypto, roles, selectors
 from registrations.models import AuditEvent
 from tests.factories import (
     VALID_EID,
     VALID_ICCID,
+    luhn_complete,
     make_approved,
     make_complete_draft,
     make_decided,
@@ -242,3 +243,34 @@ def test_find_by_document_decrypts_only_the_document_number_of_each_candidate(
     sql = " ".join(query["sql"] for query in queries.captured_queries)
     for name in ("name_en", "name_zh", "date_of_birth", "address", "contact_number", "email"):
         assert f'"registrations_person"."{name}"' not in sql
+
+
+def test_find_by_document_lists_a_bounded_number_and_says_there_are_more(
+    clerk_client, store, staff, supervisor, decrypted, monkeypatch
+):
+    """A company on service plans may hold any number of SIMs: the page shows the first ones,
+    decrypts no more than it needs and says how to narrow the search."""
+    monkeypatch.setattr(selectors, "FIND_LIMIT", 3)
+    held = [
+        make_approved(
+            store=store,
+            created_by=staff,
+            reviewer=supervisor,
+            customer=make_person(document_number="A1234563"),
+            iccid=luhn_complete(f"89852001234567{i:04d}"),
+            msisdn=f"+8526123400{i}",
+            plan="service_plan",
+        )
+        for i in range(6)
+    ]
+    decrypted.clear()
+    response = clerk_client.post(
+        reverse("counter-find"),
+        {"by": "document", "document_type": "hkid", "document_number": "A123456(3)"},
+    )
+    listed = results(response)
+    assert [r.reference in listed for r in held] == [True, True, True, False, False, False]
+    assert 'id="find-more"' in response.content.decode()
+    assert len(decrypted) <= 4, "one past the limit, to know there are more"
+    [event] = searched()
+    assert len(event.details["references"]) == 3

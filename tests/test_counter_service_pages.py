@@ -208,3 +208,20 @@ def test_the_record_page_of_ones_own_store_shows_a_suspension_and_its_replacemen
     assert "asked at CWB1" in page
     assert "waiting for a supervisor" in page
     assert url("counter-replace", approved) not in page
+
+
+def test_a_decision_on_a_change_asked_at_another_store_links_home_to_its_service_page(
+    clerk, clerk_client, approved, store
+):
+    """The clerk's home lists the decision; its link opens the service page, not a record page
+    of a store the clerk does not browse."""
+    change = services.registration_request_change(
+        registration=approved, actor=clerk, change=services.ChangeDetails(new_email="n@example.com")
+    )
+    mk_supervisor = make_user(roles.SUPERVISOR, supervises=[store])
+    services.pending_change_decide(change=change, reviewer=mk_supervisor, approve=True)
+    home = clerk_client.get("/")
+    [item] = [i for i in home.context["counter"]["decided_items"] if approved.reference in i]
+    assert url("counter-service", approved) in item
+    assert f'href="{url("counter-record", approved)}"' not in item
+    assert clerk_client.get(url("counter-service", approved)).status_code == 200

@@ -511,3 +511,26 @@ def test_a_sim_asked_for_by_a_waiting_replacement_cannot_be_registered_anew(
     errors = response.context["form"].errors
     assert "A replacement SIM waiting for review is this SIM" in str(errors["iccid"])
     assert response.context["form"]["iccid"].value() == VALID_ICCID_20, "what was typed is kept"
+
+
+def test_a_taken_new_sim_is_refused_before_the_identity_is_checked(
+    clerk, approved, store, staff, supervisor
+):
+    """Otherwise the clash message would tell a clerk that wrong-or-right details matched,
+    without any event in the log: a taken SIM is refused the same whatever details are given."""
+    make_approved(
+        store=store,
+        created_by=staff,
+        reviewer=supervisor,
+        customer=make_person(document_number="Z683365A"),
+        iccid=VALID_ICCID_20,
+        msisdn="+85261234000",
+    )
+    wrong = services.IdentityCheck(
+        document_type="hkid", document_number="A1234563", name_en="Nobody", date_of_birth=None
+    )
+    for identity in (RIGHT, wrong):
+        with pytest.raises(ValidationError) as error:
+            ask_replacement(approved, clerk, identity=identity, loss="lost")
+        assert "new_iccid" in error.value.error_dict
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.IDENTITY_CHECK_FAILED).exists()

@@ -427,3 +427,18 @@ def test_the_http_sms_backend_without_a_gateway_url_stops_start_up():
     assert result.returncode == 1
     assert "SIMREG_SMS_GATEWAY_URL is not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_retry_now_leaves_a_message_still_being_retried_to_its_back_off(
+    supervisor_client, store, staff, supervisor
+):
+    """A worker may be sending it right now: moving its time forward would send it twice."""
+    approved = make_approved(store=store, created_by=staff, reviewer=supervisor)
+    retrying = _undelivered(approved, state="queued", attempts=2)
+    due = retrying.next_attempt_at
+    page = supervisor_client.get(reverse("review-notifications")).content.decode()
+    assert approved.reference in page and "Retry now" not in page
+    supervisor_client.post(reverse("review-notifications-retry"), {"notification": retrying.pk})
+    retrying.refresh_from_db()
+    assert retrying.next_attempt_at == due
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.NOTIFICATION_RETRIED).exists()

@@ -389,13 +389,15 @@ def test_no_message_console_line_or_log_line_holds_an_identity_value(
 
     # The console backend, as in development.
     settings.SMS_BACKEND = "registrations.notifications.backends.ConsoleSmsBackend"
+    settings.EMAIL_BACKEND = "registrations.notifications.backends.ConsoleEmailBackend"
     capsys.readouterr()
     pending = make_registration(store=store, created_by=staff, status="pending")
     decide(pending, supervisor)
     notifications_deliver()
     captured = capsys.readouterr()
     printed = captured.out + captured.err
-    assert pending.reference in printed and "•••567" in printed
+    assert pending.reference in printed
+    assert "SMS to •••• 4567" in printed and "E-mail to t•••@example.com" in printed
 
     # The app's log: the test's own SMTP server logs its conversation (recipients included).
     logged = "\n".join(
@@ -415,3 +417,24 @@ def test_no_message_console_line_or_log_line_holds_an_identity_value(
     assert not [t for t in [printed, logged] if CUSTOMER["email"] in t]
     # What a message does hold: a reference.
     assert all(REFERENCE.search(m["text"]) for m in gateway.received)
+
+
+def test_a_late_message_gives_the_reason_of_its_own_decision(
+    gateway, mailbox, store, staff, supervisor
+):
+    """Retried for hours, a "returned" message still says why it was returned, even when the
+    record has since been decided again for another reason."""
+    pending = make_registration(store=store, created_by=staff, status="pending")
+    gateway.status = 503
+    decide(pending, supervisor, "returned", "document_unreadable")
+    notifications_deliver()
+    # Later: corrected, resubmitted and rejected for another reason.
+    Registration.objects.filter(pk=pending.pk).update(
+        status="rejected", reason_code="suspected_fraud"
+    )
+    gateway.status = 200
+    time_passes()
+    notifications_deliver()
+    [sms] = gateway.received
+    assert "Reason: Document unreadable." in sms["text"]
+    assert "fraud" not in sms["text"].lower()

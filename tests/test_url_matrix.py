@@ -97,6 +97,11 @@ MATRIX: dict[str, tuple] = {
     "audit-job": (GET, LOGIN, 403, 403, 200, 403),
     "audit-job-status": (GET, LOGIN, 403, 403, 200, 403),
     "audit-job-download": (GET, LOGIN, 403, 403, 410, 403),
+    # Breach records (tests/test_compliance_breaches.py): compliance admins only.
+    "breach-list": (GET, LOGIN, 403, 403, 200, 403),
+    "breach-new": (GET, LOGIN, 403, 403, 200, 403),
+    "breach-detail": (GET, LOGIN, 403, 403, 200, 403),
+    "breach-edit": (GET, LOGIN, 403, 403, 200, 403),
 }
 
 

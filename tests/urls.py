@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from registrations import roles
 from registrations.audit import audit_record
-from registrations.models import AuditEvent, AuditJob, PendingChange, Registration
+from registrations.models import AuditEvent, AuditJob, BreachRecord, PendingChange, Registration
 from registrations.services.jobs import worker_heartbeat_record
 from tests.factories import (
     make_approved,
@@ -90,6 +90,8 @@ class World:
             "audit-job": self.objects["verify_job"],
             "audit-job-status": self.objects["verify_job"],
             "audit-job-download": self.objects["export_job"],
+            "breach-detail": self.objects["breach"],
+            "breach-edit": self.objects["breach"],
         }
         fills: dict[str, Callable[[], str]] = {
             "<reference:reference>": lambda: self.reference_for(key),
@@ -136,6 +138,13 @@ def make_world() -> World:
         requested_by=compliance,
         state=AuditJob.State.FINISHED,
     )
+    breach = BreachRecord.objects.create(
+        found_at=timezone.now(),
+        systems_affected="Counter tablets",
+        records_affected=3,
+        description="A tablet left on a bus",
+        recorded_by=compliance,
+    )
     # A job worker is running: /healthz answers 200.
     worker_heartbeat_record(now=timezone.now())
     return World(
@@ -157,6 +166,7 @@ def make_world() -> World:
             "copy": draft.documents.get().pk,
             "verify_job": verify_job.pk,
             "export_job": export_job.pk,
+            "breach": breach.pk,
             "store": store.pk,
             "user": staff.pk,
             "group": Group.objects.get(name=roles.COUNTER_STAFF).pk,

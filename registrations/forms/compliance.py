@@ -1,8 +1,9 @@
-"""The audit log's filters and the chain check's anchor."""
+"""The audit log's filters, the chain check's anchor, and breach records."""
 
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -15,8 +16,10 @@ from registrations.audit import (
 )
 from registrations.models import (
     AuditEvent,
+    BreachRecord,
     Store,
 )
+from registrations.services.breaches import BreachDetails
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
@@ -125,3 +128,109 @@ class AuditVerifyForm(forms.Form):
                 ),
                 code="invalid",
             ) from None
+
+
+def _moment_field(label, *, required: bool = False, help_text="") -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
+        required=required,
+        input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
+        help_text=help_text,
+    )
+
+
+class BreachForm(forms.Form):
+    """A suspected breach as a compliance admin records or updates it. Times are local."""
+
+    found_at = _moment_field(
+        gettext_lazy("Found"),
+        required=True,
+        help_text=gettext_lazy("When the breach was found or first suspected."),
+    )
+    occurred_at = _moment_field(
+        gettext_lazy("Happened"), help_text=gettext_lazy("Leave empty when it is not known.")
+    )
+    systems_affected = forms.CharField(
+        label=gettext_lazy("Systems affected"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    records_affected = forms.IntegerField(
+        label=gettext_lazy("Records affected (estimate)"),
+        min_value=0,
+        max_value=2_147_483_647,
+    )
+    description = forms.CharField(
+        label=gettext_lazy("Description"),
+        max_length=10_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=gettext_lazy("Stored encrypted: it may name the people concerned."),
+    )
+    authority = forms.ChoiceField(
+        label=gettext_lazy("Authority notified"),
+        required=False,
+        choices=[("", gettext_lazy("None yet")), *BreachRecord.Authority.choices],
+    )
+    notified_at = _moment_field(
+        gettext_lazy("Authority notified at"),
+        help_text=gettext_lazy("Leave empty until the authority has been told."),
+    )
+    subscribers_told = forms.BooleanField(
+        label=gettext_lazy("The affected subscribers were told"), required=False
+    )
+    subscribers_told_at = _moment_field(gettext_lazy("Subscribers told at"))
+    status = forms.ChoiceField(
+        label=gettext_lazy("Status"),
+        choices=BreachRecord.Status.choices,
+        initial=BreachRecord.Status.OPEN,
+    )
+
+    @classmethod
+    def of(cls, breach: BreachRecord) -> BreachForm:
+        """The form filled with a stored breach record, to update it."""
+        return cls(initial={name: getattr(breach, name) for name in cls.base_fields})
+
+    def clean_systems_affected(self) -> str:
+        return self.cleaned_data["systems_affected"].strip()
+
+    def clean_description(self) -> str:
+        return self.cleaned_data["description"].strip()
+
+    def clean(self):
+        cleaned = super().clean()
+        now = timezone.now()
+        moments = ("found_at", "occurred_at", "notified_at", "subscribers_told_at")
+        for name in moments:
+            moment = cleaned.get(name)
+            if moment is None:
+                continue
+            if not time_in_range(moment):
+                self.add_error(
+                    name,
+                    _("Enter a time between the years %(first)s and %(last)s.")
+                    % {"first": MIN_YEAR, "last": MAX_YEAR},
+                )
+            elif moment > now:
+                self.add_error(name, _("This time is in the future."))
+        found, occurred = cleaned.get("found_at"), cleaned.get("occurred_at")
+        if found and occurred and occurred > found:
+            self.add_error("occurred_at", _("A breach cannot happen after it was found."))
+        notified = cleaned.get("notified_at")
+        if notified and not cleaned.get("authority"):
+            self.add_error("authority", _("Choose the authority that was notified."))
+        if found and notified and notified < found:
+            self.add_error("notified_at", _("The notice cannot come before the breach was found."))
+        told, told_at = cleaned.get("subscribers_told"), cleaned.get("subscribers_told_at")
+        if told and told_at is None and "subscribers_told_at" not in self.errors:
+            self.add_error("subscribers_told_at", _("Say when the subscribers were told."))
+        if told_at is not None and not told:
+            self.add_error(
+                "subscribers_told",
+                _("Tick this box when the subscribers were told, or clear the time."),
+            )
+        return cleaned
+
+    def details(self) -> BreachDetails:
+        return BreachDetails(**{name: self.cleaned_data[name] for name in self.base_fields})

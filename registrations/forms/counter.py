@@ -23,6 +23,7 @@ from registrations.models import (
     Person,
     Registration,
     Store,
+    TerminationCause,
     User,
 )
 from registrations.policy import current_policy
@@ -805,7 +806,7 @@ def _sim_loss_field(required: bool = True) -> forms.ChoiceField:
         choices=Registration.SimLoss.choices,
         required=required,
         widget=forms.RadioSelect,
-        error_messages={"required": _("Say whether the SIM was lost, stolen or damaged.")},
+        error_messages={"required": services.SIM_LOSS_MISSING},
     )
 
 
@@ -927,6 +928,17 @@ class UpdateForm(ServingStoreMixin, forms.Form):
 
 
 class TerminationForm(ServingStoreMixin, forms.Form):
+    termination_cause = forms.ChoiceField(
+        label=_("Why the registration ends"),
+        choices=TerminationCause.choices,
+        initial=TerminationCause.CUSTOMER_REQUEST,
+        help_text=_(
+            "The death of the subscriber is reported by a relative with the death certificate; "
+            "the record is then kept for the period the policy sets for that cause."
+        ),
+        # A form sent without it (an older page) is a customer's own request.
+        required=False,
+    )
     termination_reason = forms.CharField(
         label=_("Reason for the termination"),
         max_length=1000,
@@ -937,6 +949,9 @@ class TerminationForm(ServingStoreMixin, forms.Form):
     def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.add_store_field(user)
+
+    def clean_termination_cause(self) -> str:
+        return self.cleaned_data["termination_cause"] or TerminationCause.CUSTOMER_REQUEST
 
 
 STEP_FORMS: tuple[type[StepForm], ...] = (MaterialsForm, ChannelForm, IdentityForm)

@@ -12,14 +12,9 @@ from registrations.models import (
     RevealReason,
     Store,
 )
-from registrations.services import REVEALABLE_FIELDS
+from registrations.services import DISCREPANCY_UNCHECKED, REVEALABLE_FIELDS
 
 # Review ------------------------------------------------------------------------------------------
-
-DISCREPANCY_UNCHECKED = _(
-    "This record differs from another registration of the same document: tick that you have "
-    "checked the discrepancy before approving."
-)
 
 
 class ReviewFilterForm(forms.Form):

@@ -8,29 +8,30 @@ Entry points:
 - `notifications_deliver(*, limit, now)`: claims due messages and sends them (the worker's
   task); retries with back-off are recorded by registrations.services.notifications.
 - `notification_text(...)` / `notification_message(*, notification)`: what the customer reads.
-- `sms_backend()`, `ConsoleSmsBackend`, `HttpSmsBackend`, `mask_number`: where SMS go.
+- `sms_backend()`, `ConsoleSmsBackend`, `HttpSmsBackend`: where SMS go;
+  `ConsoleEmailBackend`: e-mail printed with the address masked, for development.
 
 Other code imports from here, never from the modules.
 """
 
 from registrations.notifications.backends import (
+    ConsoleEmailBackend,
     ConsoleSmsBackend,
     DeliveryError,
     HttpSmsBackend,
     SmsBackend,
-    mask_number,
     sms_backend,
 )
 from registrations.notifications.messages import Message, notification_message, notification_text
 from registrations.notifications.outbox import notification_queue, notification_recipients
 
 __all__ = [
+    "ConsoleEmailBackend",
     "ConsoleSmsBackend",
     "DeliveryError",
     "HttpSmsBackend",
     "Message",
     "SmsBackend",
-    "mask_number",
     "notification_message",
     "notification_queue",
     "notification_recipients",

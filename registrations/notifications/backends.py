@@ -18,7 +18,10 @@ from typing import Protocol
 
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.core.mail.backends import console
 from django.utils.module_loading import import_string
+
+from registrations.masking import mask_mobile_number, mask_value
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +41,6 @@ def error_reason(exc: BaseException) -> str:
     return type(exc).__name__[:200]
 
 
-def mask_number(number: str) -> str:
-    """A phone number as logs may hold it: its last three digits."""
-    digits = "".join(ch for ch in number if ch.isdigit())
-    return f"•••{digits[-3:]}" if len(digits) > 3 else "•••"
-
-
 class SmsBackend(Protocol):
     def send(self, *, to: str, text: str) -> None:
         """Send `text` to the phone number `to`, or raise."""
@@ -56,8 +53,17 @@ class ConsoleSmsBackend:
         self.stream = stream or sys.stdout
 
     def send(self, *, to: str, text: str) -> None:
-        self.stream.write(f"SMS to {mask_number(to)}: {text}\n")
+        self.stream.write(f"SMS to {mask_mobile_number(to)}: {text}\n")
         self.stream.flush()
+
+
+class ConsoleEmailBackend(console.EmailBackend):
+    """Development: prints each e-mail with the address masked (Django's console backend
+    prints the whole message, the recipient's address with it)."""
+
+    def write_message(self, message) -> None:
+        to = ", ".join(mask_value("email", address) for address in message.to)
+        self.stream.write(f"E-mail to {to}: {message.subject}\n{message.body}\n{'-' * 79}\n")
 
 
 class HttpSmsBackend:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from registrations.models import Notification, PendingChange, ReasonCode, Registration
+from registrations.models import Notification, ReasonCode
 
 Event = Notification.Event
 
@@ -45,18 +45,6 @@ def _outcome(event: str) -> str:
         ),
         Event.REPLACED: _("is active again: your replacement SIM is approved."),
     }[event]
-
-
-def _reason_code(*, registration: Registration, event: str) -> str:
-    if event == Event.CHANGE_REFUSED:
-        change = (
-            registration.changes.filter(status=PendingChange.Status.REJECTED)
-            .order_by("-decided_at", "-pk")
-            .only("reason_code")
-            .first()
-        )
-        return change.reason_code if change is not None else ""
-    return registration.reason_code
 
 
 def notification_text(
@@ -92,7 +80,5 @@ def notification_message(*, notification: Notification) -> Message:
         reference=registration.reference,
         store_name=store_name,
         language=notification.language,
-        reason_code=_reason_code(registration=registration, event=notification.event)
-        if notification.event in _REFUSALS
-        else "",
+        reason_code=notification.reason_code,
     )

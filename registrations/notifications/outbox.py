@@ -23,12 +23,15 @@ def notification_recipients(*, registration: Registration) -> list[tuple[str, st
     return recipients
 
 
-def notification_queue(*, registration: Registration, event: str) -> list[Notification]:
+def notification_queue(
+    *, registration: Registration, event: str, reason_code: str = ""
+) -> list[Notification]:
     """Queue the messages that tell the customer about `event`, in the caller's transaction.
 
     Call it inside the service that makes the change: a change rolled back queues nothing, and
     a message is never queued for a change that did not happen. Once the transaction commits,
     a delivery is enqueued at once; the worker's periodic sweep picks up anything missed.
+    `reason_code` is a refusal's reason, kept with the message.
     """
     if event not in Notification.Event.values:
         raise ValueError(f"Unknown notification event {event!r}.")
@@ -39,6 +42,7 @@ def notification_queue(*, registration: Registration, event: str) -> list[Notifi
             store_id=registration.store_id,
             channel=channel,
             event=event,
+            reason_code=reason_code,
             language=registration.notice_language or Registration.NoticeLanguage.ENGLISH,
             recipient=recipient,
             next_attempt_at=now,

@@ -12,6 +12,14 @@ from registrations.services.accounts import (
     user_password_changed,
     user_password_reset,
 )
+from registrations.services.breaches import (
+    BreachDetails,
+    BreachNotice,
+    breach_notice,
+    breach_record,
+    breach_update,
+    breach_view,
+)
 from registrations.services.compliance import (
     ExportUnavailable,
     audit_export_download,
@@ -25,6 +33,7 @@ from registrations.services.counter import (
     IDENTITY_NEEDED,
     MATERIALS_NEEDED,
     MISSING,
+    SIM_LOSS_MISSING,
     ChangeDetails,
     EarlyCheck,
     IdentityCheck,
@@ -38,6 +47,7 @@ from registrations.services.counter import (
     identity_checked,
     identity_discrepancy,
     materials_checked,
+    registration_consistency_check_record,
     registration_create_draft,
     registration_discard_draft,
     registration_early_check,
@@ -74,6 +84,7 @@ from registrations.services.retention import (
     registrations_purge_expired,
 )
 from registrations.services.review import (
+    DISCREPANCY_UNCHECKED,
     REVEALABLE_FIELDS,
     DecisionConflict,
     identity_reveal,
@@ -104,11 +115,15 @@ from registrations.services.status_counts import (
 )
 
 __all__ = [
+    "DISCREPANCY_UNCHECKED",
     "EDITABLE_STATUSES",
     "IDENTITY_NEEDED",
     "MATERIALS_NEEDED",
     "MISSING",
     "REVEALABLE_FIELDS",
+    "SIM_LOSS_MISSING",
+    "BreachDetails",
+    "BreachNotice",
     "ChangeDetails",
     "CodeCheck",
     "DecisionConflict",
@@ -129,6 +144,10 @@ __all__ = [
     "audit_job_start_export",
     "audit_job_start_verify",
     "audit_log_view_list",
+    "breach_notice",
+    "breach_record",
+    "breach_update",
+    "breach_view",
     "channel_checked",
     "decisions_mark_seen",
     "declaration_errors",
@@ -145,6 +164,7 @@ __all__ = [
     "notification_view_list",
     "pending_change_decide",
     "pending_change_reveal",
+    "registration_consistency_check_record",
     "registration_create_draft",
     "registration_decide",
     "registration_discard_draft",

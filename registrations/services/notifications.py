@@ -103,12 +103,13 @@ def notification_retry(
     now: datetime.datetime,
     origin: Origin = COMMAND_LINE,
 ) -> bool:
-    """A supervisor asks for a message to be tried again now: a failed one gets one more
-    attempt, a waiting one skips the rest of its back-off. Audited as a write on the outbox.
-    False when it was sent in the meantime."""
+    """A supervisor asks for a message given up on to be tried again now (the gateway or mail
+    server mended): one more attempt. A message still being retried is left to its back-off,
+    since a worker may be sending it at this moment. Audited as a write on the outbox. False
+    when it is no longer given up."""
     updated = Notification.objects.filter(
         pk=notification.pk,
-        state__in=[Notification.State.QUEUED, Notification.State.FAILED],
+        state=Notification.State.FAILED,
     ).update(state=Notification.State.QUEUED, next_attempt_at=now)
     if not updated:
         return False

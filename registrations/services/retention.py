@@ -77,6 +77,7 @@ def registration_purge_identity(
             "status": registration.status,
             "ended_at": (registration.terminated_at or registration.decided_at).isoformat(),
             "policy": current_policy().code,
+            **({"cause": registration.termination_cause} if registration.termination_cause else {}),
             "document_copies": len(copies),
         },
     )

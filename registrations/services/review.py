@@ -21,6 +21,7 @@ from registrations.models import (
     RevealReason,
     StatusChange,
     Store,
+    TerminationCause,
     User,
 )
 from registrations.notifications import notification_queue
@@ -50,6 +51,10 @@ def _require_reviewer_of(user: User, store: Store, *, permission: str = roles.RE
         raise PermissionDenied
 
 
+DISCREPANCY_UNCHECKED = _(
+    "This record differs from another registration of the same document: tick that you have "
+    "checked the discrepancy before approving."
+)
 FOUR_EYES_RECORD = _(
     "Four-eyes rule: you entered, changed or submitted this record, "
     "so another supervisor must decide it."
@@ -97,13 +102,7 @@ def registration_decide(
     )
     if flagged and outcome == Status.APPROVED and not discrepancy_checked:
         raise ValidationError(
-            {
-                "discrepancy_checked": _(
-                    "This record differs from another registration of the same document: tick "
-                    "that you have checked the discrepancy before approving."
-                )
-            },
-            code="discrepancy_unchecked",
+            {"discrepancy_checked": DISCREPANCY_UNCHECKED}, code="discrepancy_unchecked"
         )
     now = timezone.now()
     pending = Registration.objects.filter(pk=registration.pk, status=Status.PENDING)
@@ -139,7 +138,11 @@ def registration_decide(
         Status.REJECTED: AuditEvent.Action.REJECTED,
         Status.RETURNED: AuditEvent.Action.RETURNED,
     }[outcome]
-    notification_queue(registration=registration, event=outcome)
+    notification_queue(
+        registration=registration,
+        event=outcome,
+        reason_code=reason_code if outcome != Status.APPROVED else "",
+    )
     audit_record(
         actor=reviewer,
         action=action,
@@ -206,7 +209,11 @@ def pending_change_decide(
         )
     else:
         action = AuditEvent.Action.CHANGE_REJECTED
-    notification_queue(registration=registration, event=_change_notice(change, approve=approve))
+    notification_queue(
+        registration=registration,
+        event=_change_notice(change, approve=approve),
+        reason_code="" if approve else change.reason_code,
+    )
     audit_record(
         actor=reviewer,
         action=action,
@@ -243,8 +250,12 @@ def _pending_change_apply(*, change: PendingChange, reviewer: User, now) -> None
     if registration.status not in (Status.APPROVED, Status.SUSPENDED):
         raise DecisionConflict(_("Only an approved registration can be changed or terminated."))
     if change.kind == PendingChange.Kind.TERMINATION:
+        # The cause (the subscriber's death among them) decides how long the record is kept.
         Registration.objects.filter(pk=registration.pk).update(
-            status=Status.TERMINATED, terminated_at=now, updated_at=now
+            status=Status.TERMINATED,
+            terminated_at=now,
+            termination_cause=change.termination_cause or TerminationCause.OTHER,
+            updated_at=now,
         )
         StatusChange.objects.create(
             registration=registration,

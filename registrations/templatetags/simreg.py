@@ -22,7 +22,18 @@ from django import forms, template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from registrations.policy import current_policy, suspended_sim_deactivation_at
+
 register = template.Library()
+
+
+@register.filter
+def deactivation_at(suspended_at):
+    """When a SIM suspended at this time is deactivated under the policy in force."""
+    if suspended_at is None:
+        return None
+    return suspended_sim_deactivation_at(current_policy(), suspended_at=suspended_at)
+
 
 EMPTY = SafeString()
 

@@ -20,4 +20,8 @@ urlpatterns = [
         compliance_views.AuditJobDownloadView.as_view(),
         name="audit-job-download",
     ),
+    path("breaches/", compliance_views.BreachListView.as_view(), name="breach-list"),
+    path("breaches/new/", compliance_views.BreachCreateView.as_view(), name="breach-new"),
+    path("breaches/<int:pk>/", compliance_views.BreachDetailView.as_view(), name="breach-detail"),
+    path("breaches/<int:pk>/edit/", compliance_views.BreachEditView.as_view(), name="breach-edit"),
 ]

@@ -70,7 +70,9 @@ class HomeView(RoleRequiredMixin, TemplateView):
             counter["decided_changes"] = decided["changes"]
             counter["decided_more"] = decided["more"]
             counter["decided_limit"] = decided["limit"]
-            counter["decided_items"] = decision_items(decided["items"])
+            counter["decided_items"] = decision_items(
+                decided["items"], own_store_ids={store.pk for store in counter["stores"]}
+            )
             context["counter"] = counter
             # The lists name records of the user's stores, the drafts and returned ones with
             # their customers' names decrypted (shown masked): a read like any other.
@@ -89,6 +91,7 @@ class HomeView(RoleRequiredMixin, TemplateView):
             context["review"] = selectors.review_home_for(user=user)
         if roles.allows(user, roles.BROWSE_AUDIT):
             context["audit"] = selectors.audit_home()
+        context["breaches"] = roles.allows(user, roles.RECORD_BREACH)
         return context
 
 
@@ -163,9 +166,12 @@ def counter_list_links(counter: dict, list_name: str) -> list[dict]:
     ]
 
 
-def decision_items(items: list[Registration | PendingChange]) -> list[SafeString]:
+def decision_items(
+    items: list[Registration | PendingChange], *, own_store_ids: set[int]
+) -> list[SafeString]:
     """The list of decisions on the counter's submissions and changes, newest first, written
-    here as the tables above are."""
+    here as the tables above are. A change asked for at another store's record links to its
+    service page: the counter does not browse that store's record pages."""
     statuses = choice_labels(Registration.Status)
     change_kinds = choice_labels(PendingChange.Kind)
     change_statuses = choice_labels(PendingChange.Status)
@@ -181,7 +187,12 @@ def decision_items(items: list[Registration | PendingChange]) -> list[SafeString
                 format_html(
                     '<li><a class="font-monospace" href="{}">{}</a> · {}: <strong>{}</strong>{} · '
                     '<span class="text-body-secondary small">{}</span></li>',
-                    reverse("counter-record", args=[item.registration.reference]),
+                    reverse(
+                        "counter-record"
+                        if item.registration.store_id in own_store_ids
+                        else "counter-service",
+                        args=[item.registration.reference],
+                    ),
                     item.registration.reference,
                     change_kinds.get(item.kind, item.kind),
                     change_statuses.get(item.status, item.status),

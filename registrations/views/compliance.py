@@ -1,7 +1,8 @@
-"""Compliance admins' pages: browse, export and verify the audit log.
+"""Compliance admins' pages: browse, export and verify the audit log; record breaches.
 
 Nothing here reads a Person or a Registration: the audit log holds no identity value, and these
-pages offer no way to reveal one.
+pages offer no way to reveal one. A breach record's description may name people: it is stored
+encrypted and each opening of it is an audit event.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import (
     Http404,
     HttpRequest,
@@ -37,9 +39,10 @@ from registrations.audit import (
     Origin,
     event_number,
 )
-from registrations.forms.compliance import AuditFilterForm, AuditVerifyForm
+from registrations.forms.compliance import AuditFilterForm, AuditVerifyForm, BreachForm
 from registrations.labels import choice_labels, field_label, reason_label
 from registrations.models import AuditEvent, AuditJob
+from registrations.policy import current_policy
 from registrations.templatetags.simreg import escape_text
 from registrations.views.common import RoleRequiredMixin
 
@@ -384,3 +387,120 @@ class AuditJobDownloadView(RoleRequiredMixin, View):
         filename = job.result.get("filename") or export.filename
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+
+# Breach records -------------------------------------------------------------------------------
+
+BREACH_PAGE_SIZE = 25
+
+
+def _breach_context(**context: Any) -> dict[str, Any]:
+    """What every breach page shows of the policy: how soon the regulator must be told."""
+    policy = current_policy()
+    deadline = policy.breach_notification_deadline
+    return {
+        "policy": policy,
+        "deadline_hours": int(deadline.total_seconds() // 3600) if deadline else None,
+        **context,
+    }
+
+
+class BreachListView(RoleRequiredMixin, View):
+    """Suspected breaches, newest found first: when, what, whom was told, overdue or not.
+
+    The list shows no description (the only field that may name someone), so it is no read
+    of one and writes no audit event; opening one does.
+    """
+
+    required_permission = roles.RECORD_BREACH
+    template_name = "registrations/compliance/breach_list.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        page = Paginator(selectors.breach_list_for(user=request.user), BREACH_PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
+        now = timezone.now()
+        rows = [(breach, services.breach_notice(breach, now=now)) for breach in page]
+        return render(request, self.template_name, _breach_context(page=page, rows=rows))
+
+
+class BreachCreateView(RoleRequiredMixin, View):
+    """Record a suspected breach."""
+
+    required_permission = roles.RECORD_BREACH
+    template_name = "registrations/compliance/breach_form.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, _breach_context(form=BreachForm()))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = BreachForm(request.POST)
+        if not form.is_valid():
+            return render(request, self.template_name, _breach_context(form=form), status=400)
+        breach = services.breach_record(
+            actor=request.user, details=form.details(), origin=Origin.of(request)
+        )
+        messages.success(request, _("Breach %(number)s recorded.") % {"number": breach.pk})
+        return redirect(breach)
+
+
+class BreachDetailView(RoleRequiredMixin, View):
+    """One breach record, its description included: opening it is an audit event."""
+
+    required_permission = roles.RECORD_BREACH
+    template_name = "registrations/compliance/breach_detail.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        breach = selectors.breach_for(user=request.user, pk=pk)
+        if breach is None:
+            raise Http404
+        services.breach_view(
+            actor=request.user, breach=breach, page="breach_detail", origin=Origin.of(request)
+        )
+        return render(
+            request,
+            self.template_name,
+            _breach_context(breach=breach, notice=services.breach_notice(breach)),
+        )
+
+
+class BreachEditView(RoleRequiredMixin, View):
+    """Update a breach record: the authority notified, the subscribers told, closed."""
+
+    required_permission = roles.RECORD_BREACH
+    template_name = "registrations/compliance/breach_form.html"
+
+    def _breach(self, request: HttpRequest, pk: int):
+        breach = selectors.breach_for(user=request.user, pk=pk)
+        if breach is None:
+            raise Http404
+        return breach
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        breach = self._breach(request, pk)
+        # The form shows the stored description: an opening of the record like its page.
+        services.breach_view(
+            actor=request.user, breach=breach, page="breach_edit", origin=Origin.of(request)
+        )
+        return render(
+            request, self.template_name, _breach_context(form=BreachForm.of(breach), breach=breach)
+        )
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        breach = self._breach(request, pk)
+        form = BreachForm(request.POST)
+        if not form.is_valid():
+            return render(
+                request,
+                self.template_name,
+                _breach_context(form=form, breach=breach),
+                status=400,
+            )
+        changed = services.breach_update(
+            breach=breach, actor=request.user, details=form.details(), origin=Origin.of(request)
+        )
+        if changed:
+            messages.success(request, _("Breach %(number)s updated.") % {"number": breach.pk})
+        else:
+            messages.info(request, _("Nothing was changed."))
+        return redirect(breach)

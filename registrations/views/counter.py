@@ -211,6 +211,7 @@ class CounterStepView(CounterMixin, View):
         form.show_copies_on_file(selectors.document_copy_list_on_file(registration=registration))
         valid = form.is_valid()
         origin = Origin.of(request)
+        self.checked(registration, form, origin)
         # A good file survives a post whose other fields fail: browsers cannot refill file inputs.
         for kind, upload in form.uploads().items():
             try:
@@ -269,6 +270,9 @@ class CounterStepView(CounterMixin, View):
 
     def initial(self, registration: Registration) -> dict:
         return {}
+
+    def checked(self, registration: Registration, form: StepForm, origin: Origin) -> None:
+        """Record what validating the step read beyond the record itself (none by default)."""
 
     def record_viewed(self, registration: Registration) -> None:
         """Each step shows what was saved on the record: every showing is an audit event."""
@@ -418,6 +422,16 @@ class IdentityView(CounterStepView):
             }
         return initial
 
+    def checked(self, registration: Registration, form: StepForm, origin: Origin) -> None:
+        # Only a check that read other customers' data is a search worth recording.
+        if form.discrepancy is not None and form.discrepancy.compared:
+            services.registration_consistency_check_record(
+                registration=registration,
+                actor=self.request.user,
+                origin=origin,
+                discrepancy=form.discrepancy,
+            )
+
     def save(self, registration, form, origin, *, complete_step):
         services.registration_save_identity(
             registration=registration,
@@ -546,9 +560,6 @@ class RecordView(CounterMixin, TemplateView):
             change.field_labels = [
                 field_label(name, change=updates_person) for name in change.changed_fields
             ]
-        can_change = selectors.registration_change_allowed(
-            registration=registration, changes=changes
-        )
         is_draft = registration.status == Registration.Status.DRAFT
         pending = any(change.status == PendingChange.Status.PENDING for change in changes)
         actions = [
@@ -574,7 +585,6 @@ class RecordView(CounterMixin, TemplateView):
             "history": list(registration.history.select_related("actor").defer("comment")),
             "changes": changes,
             "editable": editable,
-            "can_change": can_change,
             "change_waiting": pending
             and registration.status
             in (Registration.Status.APPROVED, Registration.Status.SUSPENDED),
@@ -674,6 +684,8 @@ class FindView(CounterMixin, View):
         if not form.is_valid():
             return render(request, self.template_name, {"form": form})
         found = selectors.registration_find_at_counter(user=request.user, **form.lookup())
+        more = len(found) > selectors.FIND_LIMIT
+        found = found[: selectors.FIND_LIMIT]
         services.registration_view_search(
             actor=request.user,
             origin=Origin.of(request),
@@ -705,7 +717,13 @@ class FindView(CounterMixin, View):
             }
             for registration in found
         ]
-        context = {"form": form, "rows": rows, "purposes": services.ServicePurpose.choices}
+        context = {
+            "form": form,
+            "rows": rows,
+            "more": more,
+            "limit": selectors.FIND_LIMIT,
+            "purposes": services.ServicePurpose.choices,
+        }
         return render(request, self.template_name, context)
 
 
@@ -886,6 +904,7 @@ class TerminationRequestView(_ChangeRequestView):
             actor=self.request.user,
             origin=origin,
             reason=form.cleaned_data["termination_reason"],
+            cause=form.cleaned_data["termination_cause"],
             store=form.serving_store(),
         )
 

@@ -627,5 +627,5 @@ def notification_retry(request: HttpRequest) -> HttpResponse:
             % {"reference": notification.registration.reference},
         )
     else:
-        messages.info(request, _("That message has been sent in the meantime."))
+        messages.info(request, _("That message is already being sent again."))
     return redirect("review-notifications")

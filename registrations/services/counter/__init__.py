@@ -13,7 +13,11 @@ from registrations.services.counter.changes import (
     registration_request_change,
     registration_request_termination,
 )
-from registrations.services.counter.early_checks import EarlyCheck, registration_early_check
+from registrations.services.counter.early_checks import (
+    EarlyCheck,
+    registration_consistency_check_record,
+    registration_early_check,
+)
 from registrations.services.counter.records import EDITABLE_STATUSES
 from registrations.services.counter.rules import (
     IDENTITY_NEEDED,
@@ -32,6 +36,7 @@ from registrations.services.counter.rules import (
     update_checked,
 )
 from registrations.services.counter.service import (
+    SIM_LOSS_MISSING,
     IdentityCheck,
     ServicePurpose,
     registration_report_sim_loss,
@@ -52,6 +57,7 @@ __all__ = [
     "IDENTITY_NEEDED",
     "MATERIALS_NEEDED",
     "MISSING",
+    "SIM_LOSS_MISSING",
     "ChangeDetails",
     "EarlyCheck",
     "IdentityCheck",
@@ -65,6 +71,7 @@ __all__ = [
     "identity_checked",
     "identity_discrepancy",
     "materials_checked",
+    "registration_consistency_check_record",
     "registration_create_draft",
     "registration_discard_draft",
     "registration_early_check",

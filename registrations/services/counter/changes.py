@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
+from registrations import selectors
 from registrations.audit import COMMAND_LINE, Origin, audit_record
 from registrations.models import (
     AuditEvent,
@@ -15,6 +16,7 @@ from registrations.models import (
     PendingChange,
     Registration,
     Store,
+    TerminationCause,
     User,
 )
 from registrations.policy import current_policy
@@ -36,9 +38,10 @@ def _open_for_change(
     registration = registration_locked(registration)
     if registration.status not in statuses:
         raise ValidationError(
-            _("Only an approved registration can be updated or terminated."), code="not_approved"
+            _("This change cannot be asked for on a registration in its present status."),
+            code="not_approved",
         )
-    if registration.changes.filter(status=PendingChange.Status.PENDING).exists():
+    if selectors.registration_change_waiting(registration=registration):
         raise ValidationError(CHANGE_PENDING, code="change_pending")
     return registration
 
@@ -116,11 +119,12 @@ def registration_request_termination(
     actor: User,
     origin: Origin = COMMAND_LINE,
     reason: str,
+    cause: str = TerminationCause.CUSTOMER_REQUEST,
     store: Store | None = None,
 ) -> PendingChange:
-    """Record a termination (deregistration) with its reason, for a supervisor of the
-    registration's store to approve. An approved registration, or a suspended one whose SIM
-    was lost, may be terminated."""
+    """Record a termination (deregistration) with its cause and reason, for a supervisor of
+    the registration's store to approve. An approved registration, or a suspended one whose SIM
+    was lost, may be terminated. The cause decides how long the record is kept afterwards."""
     store = serving_store(actor, store)
     registration = _open_for_change(
         registration, actor, (Registration.Status.APPROVED, Registration.Status.SUSPENDED)
@@ -130,11 +134,14 @@ def registration_request_termination(
         raise ValidationError(
             {"termination_reason": _("Say why the registration is to be terminated.")}
         )
+    if cause not in TerminationCause.values:
+        raise ValidationError({"termination_cause": _("Choose why the registration ends.")})
     change = PendingChange(
         registration=registration,
         kind=PendingChange.Kind.TERMINATION,
         changed_fields=["status"],
         termination_reason=reason,
+        termination_cause=cause,
         requested_by=actor,
         requested_at_store=store,
     )
@@ -146,6 +153,6 @@ def registration_request_termination(
         origin=origin,
         registration=registration,
         fields=["termination_reason"],
-        details={"change": change.pk, "at_store": store.code},
+        details={"change": change.pk, "at_store": store.code, "cause": cause},
     )
     return change

@@ -110,3 +110,28 @@ def registration_early_check(
         },
     )
     return EarlyCheck(counts=counts, discrepancy=discrepancy)
+
+
+def registration_consistency_check_record(
+    *,
+    registration: Registration,
+    actor: User,
+    origin: Origin = COMMAND_LINE,
+    discrepancy: rules.Discrepancy,
+) -> AuditEvent:
+    """The identity step compared what was typed with the other registrations of the document
+    when it was saved (rules.identity_discrepancy, run by the step's form): that read of other
+    customers' data is a search, as the early check is."""
+    return audit_record(
+        actor=actor,
+        action=AuditEvent.Action.SEARCHED,
+        origin=origin,
+        registration=registration,
+        details={
+            "by": "document",
+            "purpose": "identity_step",
+            "matches": discrepancy.compared,
+            "discrepancy_fields": discrepancy.fields,
+            "references": discrepancy.references,
+        },
+    )

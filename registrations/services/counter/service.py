@@ -53,6 +53,7 @@ CHANGE_PENDING = _(
     "before another one is recorded."
 )
 SIM_TAKEN = _("This SIM is held by another registration. Check the number on the new SIM.")
+SIM_LOSS_MISSING = _("Say whether the SIM was lost, stolen or damaged.")
 SIM_ASKED_FOR = _(
     "Another replacement waiting for review already asks for this SIM. Check the number on the "
     "new SIM."
@@ -163,7 +164,7 @@ def _suspend(
 ) -> None:
     """approved -> suspended, with its history line, counts, audit event and notification."""
     if loss not in Registration.SimLoss.values:
-        raise ValidationError({"sim_loss": _("Say whether the SIM was lost, stolen or damaged.")})
+        raise ValidationError({"sim_loss": SIM_LOSS_MISSING})
     now = timezone.now()
     Registration.objects.filter(pk=registration.pk).update(
         status=Registration.Status.SUSPENDED, suspended_at=now, sim_loss=loss, updated_at=now
@@ -301,18 +302,19 @@ def _request_replacement(
             _("Only an approved or suspended registration can get a replacement SIM."),
             code="not_active",
         )
-    if registration.changes.filter(status=PendingChange.Status.PENDING).exists():
+    if selectors.registration_change_waiting(registration=registration):
         raise ValidationError(CHANGE_PENDING, code="change_pending")
     iccid, eid, errors = replacement_sim_checked(sim_kind=sim_kind, iccid=iccid, eid=eid)
     if registration.status == Status.APPROVED and loss not in Registration.SimLoss.values:
-        errors["sim_loss"] = _("Say whether the SIM was lost, stolen or damaged.")
+        errors["sim_loss"] = SIM_LOSS_MISSING
+    # Every other refusal before the identity check: a refusal after it would tell the clerk
+    # that the details matched, with nothing in the log.
+    if not errors:
+        errors = _sim_clashes(iccid=iccid, eid=eid)
     if errors:
         raise ValidationError(errors)
     if not identity_matches(registration, identity):
         raise IdentityMismatch(IDENTITY_MISMATCH, code="identity_mismatch")
-    clashes = _sim_clashes(iccid=iccid, eid=eid)
-    if clashes:
-        raise ValidationError(clashes)
     if registration.status == Status.APPROVED:
         _suspend(registration=registration, actor=actor, origin=origin, store=store, loss=loss)
     field = "iccid" if iccid else "eid"
