@@ -139,3 +139,17 @@ def _reason_labels(reveal: bool, language: str | None) -> dict[str, str]:
     for table in reversed(tables):  # the first table that knows a code names it
         labels.update((code, str(label)) for code, label in table.items())
     return labels
+
+
+# What a role group is called on screen: where a page names a role instead of a person.
+ROLE_LABELS = {
+    "Counter staff": gettext_lazy("Counter staff"),
+    "Supervisor": gettext_lazy("Supervisor"),
+    "Compliance admin": gettext_lazy("Compliance admin"),
+    "Disclosure officer": gettext_lazy("Disclosure officer"),
+}
+
+
+def role_label(name: str) -> str:
+    """A role group's name in the page's language; a group unknown here as it is named."""
+    return str(ROLE_LABELS.get(name, name))

@@ -816,6 +816,7 @@ class AuditEvent(AppendOnlyModel):
         USER_CHANGED = "user_changed", _("User or store changed")
         BREACH_RECORDED = "breach_recorded", _("Suspected breach recorded")
         BREACH_UPDATED = "breach_updated", _("Breach record updated")
+        SUBJECT_REPORT = "subject_report", _("Subscriber's own report produced")
 
     # The chain this event belongs to and its position there (1, 2, ...): see registrations.audit.
     chain = models.PositiveSmallIntegerField(default=0, editable=False)

@@ -1321,3 +1321,59 @@ def notification_failed_count_for(*, user: User) -> tuple[int, bool]:
             store__in=user.supervised_stores.all(), state=Notification.State.FAILED
         )
     )
+
+
+# The subscriber's own report: their registrations across all stores and who accessed them.
+SUBJECT_REPORT_REGISTRATIONS = 100
+SUBJECT_REPORT_EVENTS = 500
+
+
+def subject_report_registrations(*, document_type: str, document_number: str) -> list[Registration]:
+    """Every registration of the operator whose customer holds this document, drafts and purged
+    records excepted, oldest first: SUBJECT_REPORT_REGISTRATIONS + 1 at most, so that the page
+    can say when there are more."""
+    return registration_list_by_document(
+        document_type=document_type,
+        document_number=document_number,
+        queryset=Registration.objects.exclude(status=Registration.Status.DRAFT)
+        .filter(purged_at__isnull=True)
+        .order_by("created_at", "pk"),
+        limit=SUBJECT_REPORT_REGISTRATIONS + 1,
+    )
+
+
+def subject_report_changes(*, registrations: Iterable[Registration]) -> list[PendingChange]:
+    """The changes asked for on these registrations, waiting or decided, oldest first."""
+    return list(
+        PendingChange.objects.filter(registration__in=list(registrations))
+        .select_related("requested_at_store")
+        .order_by("requested_at", "pk")
+    )
+
+
+def subject_report_events(
+    *, reference: str, limit: int = SUBJECT_REPORT_EVENTS
+) -> list[AuditEvent]:
+    """The newest `limit` + 1 audit events on one record, newest first, read on the record's
+    index (audit_record_idx): a record with a long history costs one bounded query."""
+    return list(
+        AuditEvent.objects.filter(registration_reference=reference)
+        .only("id", "at", "actor_id", "action", "store_code", "reason", "fields", "details")
+        .order_by("-at", "-id")[: limit + 1]
+    )
+
+
+def user_roles_and_stores(*, user_ids: Iterable[int]) -> dict[int, tuple[list[str], set[str]]]:
+    """The role groups each of these users holds now and the codes of the stores they work at
+    or supervise, by user id: what a page names instead of a person."""
+    ids = set(user_ids)
+    held: dict[int, tuple[list[str], set[str]]] = {pk: ([], set()) for pk in ids}
+    memberships = User.groups.through.objects.filter(user_id__in=ids).order_by("group__name")
+    for user_id, name in memberships.values_list("user_id", "group__name"):
+        held[user_id][0].append(name)
+    for through in (User.stores.through, User.supervised_stores.through):
+        for user_id, code in through.objects.filter(user_id__in=ids).values_list(
+            "user_id", "store__code"
+        ):
+            held[user_id][1].add(code)
+    return held

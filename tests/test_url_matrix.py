@@ -73,6 +73,7 @@ MATRIX: dict[str, tuple] = {
     "counter-service": (GET, LOGIN, 200, 403, 403, 403),
     "counter-loss": (GET, LOGIN, 200, 403, 403, 403),
     "counter-replace": (GET, LOGIN, 200, 403, 403, 403),
+    "counter-subject-report": (GET, LOGIN, 200, 403, 403, 403),
     # Counter staff of the store while the record is open, supervisors of the store always.
     "document-copy": (GET, LOGIN, 200, 200, 403, 403),
     # Its old address, before copies had their own: sends on to the one above.

@@ -75,6 +75,7 @@ class World:
             "counter-service",
             "counter-loss",
             "counter-replace",
+            "counter-subject-report",
         }:
             return self.approved.reference
         if key in {"counter-record"} or "change" in key:

@@ -60,6 +60,7 @@ from registrations.services.counter import (
     registration_save_materials,
     registration_submit,
     replacement_sim_checked,
+    subject_report_produce,
     update_checked,
 )
 from registrations.services.documents import document_copy_read, document_copy_store
@@ -196,6 +197,7 @@ __all__ = [
     "sign_in_counters_purge",
     "store_create_or_update",
     "store_status_counts_rebuild",
+    "subject_report_produce",
     "update_checked",
     "user_create_or_update",
     "user_password_changed",

@@ -68,5 +68,11 @@ urlpatterns = [
         views.ReplacementRequestView.as_view(),
         name="counter-replace",
     ),
+    # The customer's own report: the identity check is posted, the report is its response.
+    path(
+        "<reference:reference>/subject-report/",
+        views.SubjectReportView.as_view(),
+        name="counter-subject-report",
+    ),
     path("<reference:reference>/discard/", views.discard_draft, name="counter-discard"),
 ]

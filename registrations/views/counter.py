@@ -12,6 +12,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.utils.translation import get_language, gettext_lazy
@@ -30,6 +32,7 @@ from registrations.forms.counter import (
     ChannelForm,
     EarlyCheckForm,
     FindForm,
+    IdentityCheckForm,
     IdentityForm,
     LossReportForm,
     MaterialsForm,
@@ -42,9 +45,10 @@ from registrations.forms.counter import (
     UpdateForm,
     add_service_errors,
 )
-from registrations.labels import choice_labels, field_label
+from registrations.labels import choice_labels, field_label, reason_label, role_label
 from registrations.masking import mask_mobile_number, mask_name, mask_person_document
 from registrations.models import (
+    AuditEvent,
     PendingChange,
     Person,
     ReasonCode,
@@ -618,6 +622,7 @@ SERVICE_ACTION_LABELS = {
     "terminate": gettext_lazy("Terminate"),
     "loss": gettext_lazy("Report a lost, stolen or damaged SIM"),
     "replace": gettext_lazy("Replace the SIM"),
+    "subject-report": gettext_lazy("The customer's own report"),
 }
 # Which actions each purpose of a service leads to.
 PURPOSE_ACTIONS = {
@@ -625,7 +630,10 @@ PURPOSE_ACTIONS = {
     services.ServicePurpose.TERMINATION: ("terminate",),
     services.ServicePurpose.SIM_LOSS: ("loss", "replace"),
     services.ServicePurpose.ENQUIRY: (),
+    services.ServicePurpose.SUBJECT_REPORT: ("subject-report",),
 }
+# Actions open on a registration in any status: the customer may always see their own data.
+ALWAYS_OPEN_ACTIONS = ("subject-report",)
 # The names the service page shows, masked.
 SHOWS_NAMES = ("document_number", "name_en", "name_zh")
 
@@ -769,7 +777,7 @@ class ServiceView(CounterMixin, View):
                 "url": f"{reverse(f'counter-{action}', args=[reference])}?purpose={purpose}",
             }
             for action in PURPOSE_ACTIONS[purpose]
-            if action in possible
+            if action in possible or action in ALWAYS_OPEN_ACTIONS
         ]
         customer = registration.customer
         context = {
@@ -974,6 +982,165 @@ class ReplacementRequestView(_ChangeRequestView):
             eid=cleaned["new_eid"],
             loss=cleaned.get("sim_loss", ""),
         )
+
+
+# The subscriber's own report -------------------------------------------------------------------
+
+
+def _access_rows(
+    events: list[AuditEvent],
+    staff: dict[int, tuple[list[str], set[str]]],
+    labels: dict[str, dict],
+) -> list[dict]:
+    """The accesses to a record as the customer reads them: when, what, who (a role and a store,
+    never a person's name) and why (a reason code's or a service purpose's label).
+
+    The store is where the access was made: the serving store an event names, else the record's
+    store when the person works there or supervises it, else the stores the person works at (a
+    counter of another store that viewed the record)."""
+    rows = []
+    for event in events:
+        store = event.details.get("at_store", "")
+        if event.actor_id is None:
+            role = _("The operator's system")
+            store = store or event.store_code
+        else:
+            held, codes = staff.get(event.actor_id) or ([], set())
+            role = " / ".join(role_label(name) for name in held) or _("Staff member")
+            if not store:
+                store = (
+                    event.store_code
+                    if event.store_code in codes or not codes
+                    else " / ".join(sorted(codes))
+                )
+        what = labels["action"].get(event.action, event.action)
+        if event.fields:
+            what = "{}: {}".format(
+                what, ", ".join(field_label(name, action=event.action) for name in event.fields)
+            )
+        purpose = event.details.get("purpose", "")
+        why = labels["sim_loss"].get(event.reason) or reason_label(
+            event.reason, action=event.action
+        )
+        rows.append(
+            {
+                "at": event.at,
+                "what": what,
+                "who": f"{role}, {store}" if store else role,
+                "why": why or labels["purpose"].get(purpose, ""),
+            }
+        )
+    return rows
+
+
+def _subject_report_context(registrations: list[Registration], store) -> dict:
+    """Everything the report prints, read after the report's own events were written."""
+    more = len(registrations) > selectors.SUBJECT_REPORT_REGISTRATIONS
+    registrations = registrations[: selectors.SUBJECT_REPORT_REGISTRATIONS]
+    changes: dict[int, list[dict]] = {registration.pk: [] for registration in registrations}
+    for change in selectors.subject_report_changes(registrations=registrations):
+        document_type = change.new_document_type
+        changes[change.registration_id].append(
+            {
+                "change": change,
+                "fields": [field_label(name, change=True) for name in change.changed_fields],
+                "new_document": format_document_number(document_type, change.new_document_number)
+                if document_type and change.new_document_number
+                else "",
+            }
+        )
+    limit = selectors.SUBJECT_REPORT_EVENTS
+    events = {
+        registration.pk: selectors.subject_report_events(
+            reference=registration.reference, limit=limit
+        )
+        for registration in registrations
+    }
+    staff = selectors.user_roles_and_stores(
+        user_ids={e.actor_id for listed in events.values() for e in listed if e.actor_id}
+    )
+    labels = {
+        "action": choice_labels(AuditEvent.Action),
+        "purpose": choice_labels(services.ServicePurpose),
+        "sim_loss": choice_labels(Registration.SimLoss),
+    }
+    entries = [
+        {
+            "registration": registration,
+            "person": registration.customer,
+            "document": format_document_number(
+                registration.customer.document_type, registration.customer.document_number
+            ),
+            "changes": changes[registration.pk],
+            "accesses": _access_rows(events[registration.pk][:limit], staff, labels),
+            "more_accesses": len(events[registration.pk]) > limit,
+        }
+        for registration in registrations
+    ]
+    return {
+        "entries": entries,
+        "more": more,
+        "registration_limit": selectors.SUBJECT_REPORT_REGISTRATIONS,
+        "event_limit": limit,
+        "store": store,
+        "produced_at": timezone.now(),
+    }
+
+
+@method_decorator(sensitive_post_parameters(), name="dispatch")
+class SubjectReportView(CounterMixin, View):
+    """The customer's own report of their data, at the counter of any store: the identity check
+    is posted, and the report is that POST's response, never stored nor cached, with no value in
+    the URL or the session."""
+
+    def get(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = _service_registration(request, reference, shows=())
+        services.registration_view_record(
+            actor=request.user,
+            registration=registration,
+            origin=Origin.of(request),
+            page="subject_report",
+            details={"purpose": services.ServicePurpose.SUBJECT_REPORT},
+        )
+        return self.render_check(registration, IdentityCheckForm(user=request.user))
+
+    def post(self, request: HttpRequest, reference: str) -> HttpResponse:
+        registration = _service_registration(request, reference, shows=())
+        form = IdentityCheckForm(request.POST, user=request.user)
+        if form.is_valid():
+            store = form.serving_store()
+            try:
+                found = services.subject_report_produce(
+                    registration=registration,
+                    actor=request.user,
+                    origin=Origin.of(request),
+                    store=store,
+                    identity=form.identity(),
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                response = render(
+                    request,
+                    "registrations/counter/subject_report.html",
+                    {"registration": registration, **_subject_report_context(found, store)},
+                )
+                add_never_cache_headers(response)
+                return response
+        return self.render_check(registration, form)
+
+    def render_check(self, registration: Registration, form: forms.Form) -> HttpResponse:
+        response = render(
+            self.request,
+            "registrations/counter/subject_report_check.html",
+            {
+                "registration": registration,
+                "form": form,
+                "back_url": _service_url(registration, services.ServicePurpose.SUBJECT_REPORT),
+            },
+        )
+        add_never_cache_headers(response)
+        return response
 
 
 @require_http_methods(["GET", "POST"])

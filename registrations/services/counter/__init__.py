@@ -50,6 +50,7 @@ from registrations.services.counter.steps import (
     registration_save_identity,
     registration_save_materials,
 )
+from registrations.services.counter.subject_report import subject_report_produce
 from registrations.services.counter.submit import registration_submit
 
 __all__ = [
@@ -84,5 +85,6 @@ __all__ = [
     "registration_save_materials",
     "registration_submit",
     "replacement_sim_checked",
+    "subject_report_produce",
     "update_checked",
 ]

@@ -42,6 +42,7 @@ class ServicePurpose(models.TextChoices):
     TERMINATION = "termination", _("Termination")
     SIM_LOSS = "sim_loss", _("SIM lost, stolen or damaged, or a replacement SIM")
     ENQUIRY = "enquiry", _("Customer enquiry")
+    SUBJECT_REPORT = "subject_report", _("The customer's own report of their data")
 
 
 IDENTITY_MISMATCH = _(
