@@ -27,7 +27,10 @@ from registrations.models import (
 from registrations.notifications import notification_queue
 from registrations.services.counter.service import replacement_apply
 from registrations.services.documents import document_files_delete
-from registrations.services.status_counts import registration_status_count_move
+from registrations.services.status_counts import (
+    registration_status_count_move,
+    registration_status_moved,
+)
 from registrations.validators import (
     format_document_number,
 )
@@ -257,15 +260,12 @@ def _pending_change_apply(*, change: PendingChange, reviewer: User, now) -> None
             termination_cause=change.termination_cause or TerminationCause.OTHER,
             updated_at=now,
         )
-        StatusChange.objects.create(
+        registration_status_moved(
             registration=registration,
-            from_status=registration.status,
-            to_status=Status.TERMINATED,
+            old=registration.status,
+            new=Status.TERMINATED,
             actor=reviewer,
             at=now,
-        )
-        registration_status_count_move(
-            store=registration.store_id, old=registration.status, new=Status.TERMINATED
         )
         return
     person = registration.customer

@@ -12,7 +12,18 @@ from __future__ import annotations
 from django.db import connection, transaction
 from django.db.models import Count, F
 
-from registrations.models import Registration, Store, StoreStatusCount
+from registrations.models import Registration, StatusChange, Store, StoreStatusCount, User
+
+
+def registration_status_moved(
+    *, registration: Registration, old: str, new: str, actor: User, at
+) -> None:
+    """A registration already updated from `old` to `new` by a service: its history line and
+    the store's counts (for moves that carry no reason or comment)."""
+    StatusChange.objects.create(
+        registration=registration, from_status=old, to_status=new, actor=actor, at=at
+    )
+    registration_status_count_move(store=registration.store_id, old=old, new=new)
 
 
 def registration_status_count_move(

@@ -25,13 +25,12 @@ from registrations.models import (
     Notification,
     PendingChange,
     Registration,
-    StatusChange,
     Store,
     User,
 )
 from registrations.services.counter import rules
 from registrations.services.counter.records import registration_editor_note, registration_locked
-from registrations.services.status_counts import registration_status_count_move
+from registrations.services.status_counts import registration_status_moved
 from registrations.validators import normalise_document_number, validate_eid, validate_iccid
 
 
@@ -172,17 +171,12 @@ def _suspend(
     )
     registration.status = Registration.Status.SUSPENDED
     registration.suspended_at, registration.sim_loss = now, loss
-    StatusChange.objects.create(
+    registration_status_moved(
         registration=registration,
-        from_status=Registration.Status.APPROVED,
-        to_status=Registration.Status.SUSPENDED,
-        actor=actor,
-        at=now,
-    )
-    registration_status_count_move(
-        store=registration.store_id,
         old=Registration.Status.APPROVED,
         new=Registration.Status.SUSPENDED,
+        actor=actor,
+        at=now,
     )
     registration_editor_note(registration, actor)
     from registrations.notifications import notification_queue
@@ -421,15 +415,10 @@ def replacement_apply(
     except IntegrityError:
         # A registration took the new SIM at the same moment.
         raise taken from None
-    StatusChange.objects.create(
+    registration_status_moved(
         registration=registration,
-        from_status=Registration.Status.SUSPENDED,
-        to_status=Registration.Status.APPROVED,
-        actor=reviewer,
-        at=now,
-    )
-    registration_status_count_move(
-        store=registration.store_id,
         old=Registration.Status.SUSPENDED,
         new=Registration.Status.APPROVED,
+        actor=reviewer,
+        at=now,
     )
