@@ -534,3 +534,19 @@ def test_a_taken_new_sim_is_refused_before_the_identity_is_checked(
             ask_replacement(approved, clerk, identity=identity, loss="lost")
         assert "new_iccid" in error.value.error_dict
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.IDENTITY_CHECK_FAILED).exists()
+
+
+def test_a_loss_report_without_what_happened_is_refused_before_the_identity_is_checked(
+    clerk, approved
+):
+    """The same refusal whatever details are given: it never tells whether they matched."""
+    wrong = services.IdentityCheck(
+        document_type="hkid", document_number="A1234563", name_en="Nobody", date_of_birth=None
+    )
+    for identity in (RIGHT, wrong):
+        with pytest.raises(ValidationError) as error:
+            services.registration_report_sim_loss(
+                registration=approved, actor=clerk, identity=identity, loss=""
+            )
+        assert "sim_loss" in error.value.error_dict
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.IDENTITY_CHECK_FAILED).exists()

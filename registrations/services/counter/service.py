@@ -163,8 +163,6 @@ def _suspend(
     *, registration: Registration, actor: User, origin: Origin, store: Store, loss: str
 ) -> None:
     """approved -> suspended, with its history line, counts, audit event and notification."""
-    if loss not in Registration.SimLoss.values:
-        raise ValidationError({"sim_loss": SIM_LOSS_MISSING})
     now = timezone.now()
     Registration.objects.filter(pk=registration.pk).update(
         status=Registration.Status.SUSPENDED, suspended_at=now, sim_loss=loss, updated_at=now
@@ -208,6 +206,9 @@ def _report_loss(
             _("Only an approved registration can be suspended for a lost SIM."),
             code="not_approved",
         )
+    # Every refusal before the identity check: one after it would tell whether details matched.
+    if loss not in Registration.SimLoss.values:
+        raise ValidationError({"sim_loss": SIM_LOSS_MISSING})
     if not identity_matches(registration, identity):
         raise IdentityMismatch(IDENTITY_MISMATCH, code="identity_mismatch")
     _suspend(registration=registration, actor=actor, origin=origin, store=store, loss=loss)
